@@ -1,0 +1,152 @@
+"""The application factory: `flask --app app run`, `create_app(test_config=None)`."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from flask import Flask, jsonify, render_template, request
+from sqlalchemy import event
+from werkzeug.exceptions import HTTPException
+
+from config import ROOT, ConfigError, environment, load_settings
+from extensions import csrf, db, htmx, login_manager, mail, migrate
+
+# Browsers may run only our own scripts and styles: no inline script anywhere in the templates.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; "
+    "object-src 'none'"
+)
+MAX_REQUEST_BYTES = 1024 * 1024
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. `test_config` keys that are variable names override the environment."""
+    app = Flask(__name__, instance_path=str(ROOT / "instance"))
+    overrides = dict(test_config or {})
+    env = {**environment(), **{k: str(v) for k, v in overrides.items() if isinstance(v, (str, int, float))}}
+    try:
+        settings = load_settings(env, instance=ROOT / "instance")
+    except ConfigError as exc:
+        # One line naming the variable, not a traceback: this is an operator's typo.
+        raise SystemExit(f"stepwise: configuration error: {exc}") from None
+
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url),
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        WTF_CSRF_CHECK_DEFAULT=False,  # checked in _check_csrf, which knows the exemptions
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.production,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=settings.production,
+        MAIL_SERVER=settings.mail_server or "localhost",
+        MAIL_PORT=settings.mail_port,
+        MAIL_USE_TLS=settings.mail_use_tls,
+        MAIL_USERNAME=settings.mail_username,
+        MAIL_PASSWORD=settings.mail_password,
+        MAIL_DEFAULT_SENDER=settings.mail_default_sender,
+        SETTINGS=settings,
+    )
+    app.config.update(overrides)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    login_manager.init_app(app)
+    mail.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    with app.app_context():
+        _configure_sqlite(db.engine)
+
+    from blueprints import api, auth, cli, dashboard
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(dashboard.bp)
+    app.register_blueprint(api.bp)
+    cli.register(app)
+
+    _register_hooks(app)
+    _register_error_handlers(app)
+    return app
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True}
+
+
+def _configure_sqlite(engine: Any) -> None:
+    """WAL, a long busy timeout, foreign keys, and IMMEDIATE write transactions (section 5).
+
+    pysqlite's own transaction handling is switched off so that every transaction begins
+    IMMEDIATE: two writers then queue on the lock instead of failing with "database is locked"
+    when a read transaction tries to upgrade.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _register_hooks(app: Flask) -> None:
+    from blueprints.security import check_csrf
+
+    app.before_request(check_csrf)
+
+    @app.after_request
+    def _security_headers(response):  # type: ignore[no-untyped-def]
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        # Approval links carry a token in the path: never leak it to another site.
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    @app.teardown_request
+    def _rollback_on_error(exc: BaseException | None) -> None:
+        if exc is not None:
+            db.session.rollback()
+
+
+def wants_json() -> bool:
+    """JSON for the API and for clients that ask for it; HTML pages for browsers."""
+    if request.path.startswith("/api/") or request.path == "/healthz":
+        return True
+    return request.accept_mimetypes.best == "application/json"
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+        db.session.rollback()
+        message = exc.description or exc.name
+        if exc.code == 413:
+            message = f"request body too large (limit {MAX_REQUEST_BYTES // 1024} KiB)"
+        if wants_json():
+            return jsonify(error=message), exc.code
+        return render_template("error.html", code=exc.code, title=exc.name, message=message), exc.code
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+        db.session.rollback()
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        message = "internal error; it has been logged"
+        if wants_json():
+            return jsonify(error=message), 500
+        return render_template("error.html", code=500, title="Something went wrong", message=message), 500

@@ -1,0 +1,67 @@
+"""Request-level security shared by the blueprints: CSRF exemptions and API authentication."""
+from __future__ import annotations
+
+from flask import abort, current_app, g, jsonify, request
+from flask_login import current_user
+
+from extensions import csrf
+from models import User
+from workflows import accounts
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+# QStash consumers prove themselves with a signature instead of a session (section 6).
+SIGNED_ENDPOINTS: set[str] = set()
+
+
+def signed_endpoint(view):  # type: ignore[no-untyped-def]
+    """Mark a view as a QStash consumer: CSRF-exempt because its signature is checked."""
+    SIGNED_ENDPOINTS.add(f"{view.__module__.rsplit('.', 1)[-1]}.{view.__name__}")
+    return view
+
+
+def bearer_token() -> str | None:
+    """The token of an `Authorization: Bearer` header, or None."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or ""
+
+
+def check_csrf() -> None:
+    """Every unsafe request needs the CSRF token, except signed consumers and Bearer API calls.
+
+    A browser cannot attach an Authorization header to a cross-site request without CORS, so a
+    Bearer-authenticated API request cannot be forged; it is exempt only on the JSON API, which
+    then authenticates by that token alone.
+    """
+    if not current_app.config.get("WTF_CSRF_ENABLED", True):
+        return
+    if request.method in SAFE_METHODS or request.endpoint in SIGNED_ENDPOINTS:
+        return
+    if request.blueprint == "api" and bearer_token() is not None:
+        return
+    csrf.protect()
+
+
+def api_user() -> User:
+    """Authenticate a JSON API request by Bearer token or session; abort 401 otherwise."""
+    token = bearer_token()
+    if token is not None:
+        user = accounts.user_for_token(token)
+        if user is None:
+            abort(_unauthorized("invalid or revoked API token"))
+        g.via_token = True
+        return user
+    if current_user.is_authenticated:
+        g.via_token = False
+        return current_user._get_current_object()
+    abort(_unauthorized("authentication required: send 'Authorization: Bearer <token>' or log in"))
+
+
+def _unauthorized(message: str):  # type: ignore[no-untyped-def]
+    response = jsonify(error=message)
+    response.status_code = 401
+    response.headers["WWW-Authenticate"] = 'Bearer realm="stepwise"'
+    return response

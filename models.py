@@ -1,0 +1,360 @@
+"""SQLAlchemy models and status enums (ARCHITECTURE.md section 5).
+
+Enums are stored as plain strings (`native_enum=False`) so migrations stay simple on PostgreSQL.
+Timestamps are stored as naive UTC and handed to Python as aware UTC datetimes.
+"""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Any, Optional
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from extensions import db
+
+
+def utcnow() -> datetime:
+    """The current time as an aware UTC datetime."""
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Store naive UTC on every database; always return aware UTC datetimes."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: Optional[datetime], dialect: Any) -> Optional[datetime]:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: Optional[datetime], dialect: Any) -> Optional[datetime]:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+def _enum(enum_cls: type[StrEnum]) -> sa.Enum:
+    return sa.Enum(
+        enum_cls,
+        native_enum=False,
+        create_constraint=False,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class RunStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    AWAITING_APPROVAL = "awaiting_approval"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    SKIPPED = "skipped"
+
+
+RUN_FINISHED = frozenset(
+    {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.REJECTED, RunStatus.CANCELLED,
+     RunStatus.EXPIRED, RunStatus.SKIPPED}
+)
+
+
+class StepStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    AWAITING_APPROVAL = "awaiting_approval"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class ApprovalStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    REVISE = "revise"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class Overlap(StrEnum):
+    SKIP = "skip"
+    QUEUE = "queue"
+    ALLOW = "allow"
+
+
+class Trigger(StrEnum):
+    MANUAL = "manual"
+    API = "api"
+    SCHEDULE = "schedule"
+
+
+class Channel(StrEnum):
+    APP = "app"
+    EMAIL = "email"
+    API = "api"
+
+
+class OutboxStatus(StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def set_password(self, password: str) -> None:
+        """Hash and store a new password."""
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        """True when `password` matches the stored hash."""
+        return check_password_hash(self.password_hash, password)
+
+
+class LoginAttempt(db.Model):
+    """Failed logins, kept in the database so throttling works across instances."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class ApiToken(db.Model):
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+def new_workflow_id() -> str:
+    """A short random id; it appears in QStash dedup ids, so it stays URL- and header-safe."""
+    return secrets.token_hex(8)
+
+
+class Workflow(db.Model):
+    __tablename__ = "workflows"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_workflow_id)
+    owner_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    goal: Mapped[str] = mapped_column(sa.Text)
+    schedule: Mapped[Optional[str]] = mapped_column(sa.String(120))
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    qstash_schedule_id: Mapped[Optional[str]] = mapped_column(sa.String(80))
+    paused: Mapped[bool] = mapped_column(default=False)
+    overlap: Mapped[Overlap] = mapped_column(_enum(Overlap), default=Overlap.SKIP)
+    # The run that overlap checks against and the one run waiting behind it (overlap=queue);
+    # both change only through conditional UPDATEs, so concurrent ticks cannot both win.
+    active_run_id: Mapped[Optional[int]] = mapped_column()
+    queued_run_id: Mapped[Optional[int]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    owner: Mapped[User] = relationship()
+    steps: Mapped[list[WorkflowStep]] = relationship(
+        order_by="WorkflowStep.index", cascade="all, delete-orphan", back_populates="workflow"
+    )
+
+
+class WorkflowStep(db.Model):
+    __tablename__ = "workflow_steps"
+    __table_args__ = (sa.UniqueConstraint("workflow_id", "index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(sa.ForeignKey("workflows.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column()
+    tool_name: Mapped[str] = mapped_column(sa.String(64))
+    tool_input: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    instruction: Mapped[Optional[str]] = mapped_column(sa.Text)
+    needs_approval: Mapped[bool] = mapped_column(default=False)
+
+    workflow: Mapped[Workflow] = relationship(back_populates="steps")
+
+
+class Run(db.Model):
+    __tablename__ = "runs"
+    __table_args__ = (sa.UniqueConstraint("workflow_id", "scheduled_for"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workflow_id: Mapped[str] = mapped_column(
+        sa.ForeignKey("workflows.id", ondelete="CASCADE"), index=True
+    )
+    conversation_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    trigger: Mapped[Trigger] = mapped_column(_enum(Trigger))
+    status: Mapped[RunStatus] = mapped_column(_enum(RunStatus), default=RunStatus.PENDING, index=True)
+    scheduled_for: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    trigger_message_id: Mapped[Optional[str]] = mapped_column(sa.String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    finished_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    error: Mapped[Optional[str]] = mapped_column(sa.Text)
+    prompt_tokens: Mapped[int] = mapped_column(default=0)
+    completion_tokens: Mapped[int] = mapped_column(default=0)
+    cost_usd: Mapped[float] = mapped_column(sa.Float, default=0.0)
+
+    workflow: Mapped[Workflow] = relationship()
+    steps: Mapped[list[RunStep]] = relationship(
+        order_by="RunStep.step_index", cascade="all, delete-orphan", back_populates="run"
+    )
+
+
+class RunStep(db.Model):
+    """One step of one run, with its own copy of the workflow step taken at run creation."""
+
+    __tablename__ = "run_steps"
+    __table_args__ = (sa.UniqueConstraint("run_id", "step_index"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("runs.id", ondelete="CASCADE"))
+    step_index: Mapped[int] = mapped_column()
+    tool_name: Mapped[str] = mapped_column(sa.String(64))
+    tool_input: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    instruction: Mapped[Optional[str]] = mapped_column(sa.Text)
+    needs_approval: Mapped[bool] = mapped_column(default=False)
+    status: Mapped[StepStatus] = mapped_column(_enum(StepStatus), default=StepStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    claim_token: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    lease_expires_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    effect_started_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    input: Mapped[Optional[dict]] = mapped_column(sa.JSON)
+    output: Mapped[Optional[dict]] = mapped_column(sa.JSON)
+    error: Mapped[Optional[str]] = mapped_column(sa.Text)
+    started_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    finished_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    prompt_tokens: Mapped[int] = mapped_column(default=0)
+    completion_tokens: Mapped[int] = mapped_column(default=0)
+    cost_usd: Mapped[float] = mapped_column(sa.Float, default=0.0)
+
+    run: Mapped[Run] = relationship(back_populates="steps")
+    approvals: Mapped[list[Approval]] = relationship(
+        order_by="Approval.id", cascade="all, delete-orphan", back_populates="run_step"
+    )
+
+
+class Message(db.Model):
+    """One entry of a run's conversation with the model, in order."""
+
+    __tablename__ = "messages"
+    __table_args__ = (sa.UniqueConstraint("conversation_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    position: Mapped[int] = mapped_column()
+    role: Mapped[str] = mapped_column(sa.String(16))
+    content: Mapped[Optional[str]] = mapped_column(sa.Text)
+    tool_calls: Mapped[Optional[list]] = mapped_column(sa.JSON)
+    tool_call_id: Mapped[Optional[str]] = mapped_column(sa.String(128))
+    step_index: Mapped[Optional[int]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Asset(db.Model):
+    __tablename__ = "assets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    step_index: Mapped[int] = mapped_column()
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    title: Mapped[str] = mapped_column(sa.String(200))
+    content: Mapped[Optional[str]] = mapped_column(sa.Text)
+    file_path: Mapped[Optional[str]] = mapped_column(sa.String(500))
+    mime_type: Mapped[str] = mapped_column(sa.String(100), default="text/plain")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Approval(db.Model):
+    __tablename__ = "approvals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_step_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("run_steps.id", ondelete="CASCADE"), index=True
+    )
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    status: Mapped[ApprovalStatus] = mapped_column(
+        _enum(ApprovalStatus), default=ApprovalStatus.PENDING, index=True
+    )
+    proposed_input: Mapped[dict] = mapped_column(sa.JSON)
+    decided_input: Mapped[Optional[dict]] = mapped_column(sa.JSON)
+    feedback: Mapped[Optional[str]] = mapped_column(sa.Text)
+    decided_by: Mapped[Optional[str]] = mapped_column(sa.String(254))
+    decided_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    channel: Mapped[Optional[Channel]] = mapped_column(_enum(Channel))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reminder_sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    run_step: Mapped[RunStep] = relationship(back_populates="approvals")
+    run: Mapped[Run] = relationship()
+
+
+class Outbox(db.Model):
+    """Every email Stepwise means to send; the dedup key makes a second write a no-op."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[Optional[int]] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    to: Mapped[str] = mapped_column(sa.String(254))
+    subject: Mapped[str] = mapped_column(sa.String(300))
+    text: Mapped[str] = mapped_column(sa.Text)
+    html: Mapped[Optional[str]] = mapped_column(sa.Text)
+    dedup_key: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    status: Mapped[OutboxStatus] = mapped_column(
+        _enum(OutboxStatus), default=OutboxStatus.QUEUED, index=True
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[Optional[str]] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+class PendingPublish(db.Model):
+    """A QStash message written with the state change that needs it, flushed after commit."""
+
+    __tablename__ = "pending_publishes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    destination: Mapped[str] = mapped_column(sa.String(500))
+    body: Mapped[dict] = mapped_column(sa.JSON)
+    dedup_id: Mapped[str] = mapped_column(sa.String(200), index=True)
+    delay_seconds: Mapped[Optional[int]] = mapped_column()
+    options: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    run_id: Mapped[Optional[int]] = mapped_column(
+        sa.ForeignKey("runs.id", ondelete="CASCADE"), index=True
+    )
+    step_index: Mapped[Optional[int]] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
+    message_id: Mapped[Optional[str]] = mapped_column(sa.String(128))
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[Optional[str]] = mapped_column(sa.Text)

@@ -1,0 +1,43 @@
+"""Domain errors; the blueprints map them to status codes and pages."""
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of the errors a user can act on; `message` is shown to them as is."""
+
+    status = 400
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class Malformed(DomainError):
+    """The request is not the right shape (not JSON, wrong types)."""
+
+    status = 400
+
+
+class Invalid(DomainError):
+    """A value is well-formed but not acceptable; `field` names it."""
+
+    status = 422
+
+
+class NotFound(DomainError):
+    """Missing, or another user's: the two are indistinguishable on purpose."""
+
+    status = 404
+
+
+class Conflict(DomainError):
+    """The thing was already decided, claimed or taken."""
+
+    status = 409
+
+
+class Unavailable(DomainError):
+    """A dependency (QStash, the model) did not answer."""
+
+    status = 503
