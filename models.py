@@ -358,3 +358,20 @@ class PendingPublish(db.Model):
     message_id: Mapped[Optional[str]] = mapped_column(sa.String(128))
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[Optional[str]] = mapped_column(sa.Text)
+
+
+class Credential(db.Model):
+    """A user's secret for a third-party tool (LinkedIn), encrypted at rest; one per provider."""
+
+    __tablename__ = "credentials"
+    __table_args__ = (sa.UniqueConstraint("user_id", "provider"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"))
+    provider: Mapped[str] = mapped_column(sa.String(32))
+    # Fernet token of a JSON object (access token, member id, …); never shown again in full.
+    secret: Mapped[str] = mapped_column(sa.Text)
+    label: Mapped[Optional[str]] = mapped_column(sa.String(200))
+    expires_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
