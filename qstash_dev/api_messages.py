@@ -1,0 +1,141 @@
+"""Publishing and managing messages: /v2/publish, /v2/enqueue, /v2/batch, /v2/messages."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+from urllib.parse import unquote
+
+from . import messages
+from .options import MessageOptions, OptionError, normalize_destination, parse_options
+from .views import message_json
+from .web import ApiError, Context, Reply, Request
+
+__all__ = ["destination", "publish", "enqueue", "batch", "get_message", "cancel_message",
+           "cancel_messages", "check_name"]
+
+_NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,200}")
+
+
+def check_name(raw: str, what: str) -> str:
+    """A queue name or schedule id from a path or header, validated."""
+    name = unquote(raw)
+    if not _NAME.fullmatch(name):
+        raise ApiError(400, f"{what} {name!r} is invalid: use 1-200 letters, digits, '_', '-', '.' or ':'")
+    return name
+
+
+def destination(raw: str, req: Request) -> str:
+    """The destination URL from the path, with the request's query string put back."""
+    dest = normalize_destination(raw)
+    return f"{dest}?{req.raw_query}" if req.raw_query else dest
+
+
+def _options(req: Request, url: str, headers: list[tuple[str, str]], queue: str | None = None) -> MessageOptions:
+    """Parse options, answering 400 for anything invalid."""
+    try:
+        return parse_options(url, headers, queue=queue)
+    except OptionError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+def _accepted(ctx: Context, req: Request, opts: MessageOptions) -> Reply:
+    """Commit one message (or find its duplicate), then wake the engine."""
+    with ctx.db.write() as conn:
+        message_id, duplicate = messages.publish(conn, opts, req.body, now=time.time(),
+                                                 dedup_window=ctx.config.dedup_window, caller_ip=req.client_ip)
+    if duplicate:
+        return Reply(202, {"messageId": message_id, "deduplicated": True})
+    ctx.engine.wake()
+    return Reply(201, {"messageId": message_id})
+
+
+def publish(ctx: Context, req: Request, dest: str) -> Reply:
+    """POST /v2/publish/{destination}."""
+    return _accepted(ctx, req, _options(req, destination(dest, req), req.headers))
+
+
+def enqueue(ctx: Context, req: Request, queue: str, dest: str) -> Reply:
+    """POST /v2/enqueue/{queue}/{destination}: the queue is created on first use."""
+    name = check_name(queue, "queue name")
+    return _accepted(ctx, req, _options(req, destination(dest, req), req.headers, queue=name))
+
+
+def _batch_item(req: Request, item: Any, index: int) -> tuple[MessageOptions, bytes]:
+    """One element of a batch, as the SDKs send it: {destination, headers, body, queue}."""
+    if not isinstance(item, dict) or not isinstance(item.get("destination"), str):
+        raise ApiError(400, f"batch[{index}]: expected an object with a string 'destination'")
+    headers = item.get("headers") or {}
+    if not isinstance(headers, dict):
+        raise ApiError(400, f"batch[{index}].headers: expected an object")
+    body = item.get("body")
+    raw = b"" if body is None else body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    queue = check_name(item["queue"], "queue name") if item.get("queue") else None
+    try:
+        opts = parse_options(normalize_destination(item["destination"]),
+                             [(str(k), str(v)) for k, v in headers.items()], queue=queue)
+    except OptionError as exc:
+        raise ApiError(400, f"batch[{index}]: {exc}") from None
+    return opts, raw
+
+
+def batch(ctx: Context, req: Request) -> Reply:
+    """POST /v2/batch: all messages are validated, then committed together."""
+    items = req.json()
+    if not isinstance(items, list) or not items:
+        raise ApiError(400, "batch body must be a non-empty JSON array of messages")
+    parsed = [_batch_item(req, item, i) for i, item in enumerate(items)]
+    results = []
+    with ctx.db.write() as conn:
+        now = time.time()
+        for opts, body in parsed:
+            message_id, duplicate = messages.publish(conn, opts, body, now=now, dedup_window=ctx.config.dedup_window,
+                                                     caller_ip=req.client_ip)
+            results.append({"messageId": message_id, "deduplicated": True} if duplicate else {"messageId": message_id})
+    ctx.engine.wake()
+    return Reply(200, results)
+
+
+def get_message(ctx: Context, req: Request, message_id: str) -> Reply:
+    """GET /v2/messages/{id}: a message not yet delivered, failed or cancelled."""
+    with ctx.db.read() as conn:
+        row = conn.execute("SELECT * FROM messages WHERE id = ? AND state IN ('pending', 'active')",
+                           (message_id,)).fetchone()
+    if row is None:
+        raise ApiError(404, f"message {message_id} not found (it may be delivered, failed or cancelled)")
+    return Reply(200, message_json(row))
+
+
+def cancel_message(ctx: Context, req: Request, message_id: str) -> Reply:
+    """DELETE /v2/messages/{id}."""
+    with ctx.db.write() as conn:
+        count = messages.cancel(conn, time.time(), "id = ?", (message_id,))
+    if not count:
+        raise ApiError(404, f"message {message_id} not found or already finished")
+    return Reply(202)
+
+
+_CANCEL_FILTERS = {"queueName": "queue", "url": "url", "scheduleId": "schedule_id", "label": "label"}
+
+
+def cancel_messages(ctx: Context, req: Request) -> Reply:
+    """DELETE /v2/messages: by `messageIds`, by filters, or all when the body is empty."""
+    spec = req.json(default={})
+    if not isinstance(spec, dict):
+        raise ApiError(400, "expected a JSON object like {\"messageIds\": [...]}")
+    clauses, params = ["1 = 1"], []
+    ids = spec.get("messageIds")
+    if ids is not None:
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise ApiError(400, "messageIds must be an array of strings")
+        clauses.append(f"id IN ({', '.join('?' * len(ids))})" if ids else "0 = 1")
+        params += ids
+    for key, column in _CANCEL_FILTERS.items():
+        if isinstance(spec.get(key), str):
+            clauses.append(f"{column} = ?")
+            params.append(spec[key])
+    with ctx.db.write() as conn:
+        count = messages.cancel(conn, time.time(), " AND ".join(clauses), tuple(params))
+    return Reply(200, {"cancelled": count})

@@ -1,0 +1,239 @@
+"""A message's life in SQLite: publish (with dedup), claim, outcome, cancel.
+
+Every function takes a connection inside a write transaction, so callers can put
+several steps (a schedule tick and its publish, an outcome and its callbacks) in
+one commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+from dataclasses import dataclass, field
+
+from . import ids
+from .options import MessageOptions, Pairs
+
+__all__ = ["Attempt", "Response", "Outcome", "publish", "insert_message", "claim_due",
+           "next_due_time", "finish", "cancel", "reset_in_flight", "prune", "record_event"]
+
+@dataclass(frozen=True)
+class Attempt:
+    """One claimed delivery attempt, with everything needed to make it."""
+
+    id: str
+    kind: str
+    url: str
+    method: str
+    body: bytes
+    headers: Pairs
+    max_retries: int
+    retry_delay: str | None
+    timeout: float | None
+    retried: int
+    token: str
+    row: sqlite3.Row  # the full message, for callback bodies
+
+
+@dataclass(frozen=True)
+class Response:
+    """What one attempt got back; status 0 means no HTTP response (network error)."""
+
+    status: int
+    headers: Pairs = field(default_factory=list)
+    body: bytes = b""
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The decision about one attempt."""
+
+    state: str  # delivered | retry | failed
+    response: Response
+    next_attempt_at: float | None = None
+    dlq_id: str | None = None
+    followups: list[tuple[MessageOptions, bytes, str]] = field(default_factory=list)  # callbacks
+
+
+def record_event(conn: sqlite3.Connection, message_id: str, state: str, now: float, *,
+                 error: str | None = None, next_delivery: float | None = None,
+                 response: Response | None = None) -> None:
+    """Append one log entry (GET /v2/events)."""
+    conn.execute(
+        "INSERT INTO events (time, message_id, state, error, next_delivery_time, response_status,"
+        " response_headers, response_body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (int(now * 1000), message_id, state, error,
+         int(next_delivery * 1000) if next_delivery is not None else None,
+         response.status if response else None,
+         json.dumps(response.headers) if response else None,
+         response.body if response else None),
+    )
+
+
+def _dedup_key(opts: MessageOptions, body: bytes) -> str | None:
+    """The deduplication key: the given id, or a hash of destination, body and headers."""
+    if opts.dedup_id:
+        return "id:" + opts.dedup_id
+    if opts.content_dedup:
+        digest = hashlib.sha256()
+        for part in (opts.url.encode(), body, json.dumps(sorted(opts.headers)).encode()):
+            digest.update(len(part).to_bytes(8, "big") + part)
+        return "content:" + digest.hexdigest()
+    return None
+
+
+def insert_message(conn: sqlite3.Connection, opts: MessageOptions, body: bytes, *, now: float,
+                   kind: str = "message", schedule_id: str | None = None,
+                   caller_ip: str | None = None) -> str:
+    """Store a new pending message and its CREATED event; return its id."""
+    message_id = ids.message_id()
+    first = opts.first_attempt_at(now)
+    if opts.queue:
+        conn.execute("INSERT OR IGNORE INTO queues (name, created_at, updated_at) VALUES (?, ?, ?)",
+                     (opts.queue, int(now * 1000), int(now * 1000)))
+    conn.execute(
+        "INSERT INTO messages (id, kind, url, method, body, headers, max_retries, retry_delay, timeout,"
+        " callback, failure_callback, callback_config, failure_callback_config, queue, schedule_id,"
+        " label, caller_ip, created_at, not_before, state, next_attempt_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+        (message_id, kind, opts.url, opts.method, body, json.dumps(opts.headers), opts.retries,
+         opts.retry_delay, opts.timeout, opts.callback, opts.failure_callback,
+         json.dumps(opts.callback_config), json.dumps(opts.failure_callback_config), opts.queue,
+         schedule_id, opts.label, caller_ip, int(now * 1000), int(first * 1000), first),
+    )
+    record_event(conn, message_id, "CREATED", now, next_delivery=first)
+    return message_id
+
+
+def publish(conn: sqlite3.Connection, opts: MessageOptions, body: bytes, *, now: float,
+            dedup_window: float, caller_ip: str | None = None,
+            schedule_id: str | None = None) -> tuple[str, bool]:
+    """Store a message unless a duplicate is in the window; return (id, deduplicated)."""
+    key = _dedup_key(opts, body)
+    if key:
+        row = conn.execute("SELECT message_id FROM dedup WHERE key = ? AND expires_at > ?",
+                           (key, now)).fetchone()
+        if row:
+            return row["message_id"], True
+    message_id = insert_message(conn, opts, body, now=now, schedule_id=schedule_id, caller_ip=caller_ip)
+    if key:
+        conn.execute("INSERT OR REPLACE INTO dedup (key, message_id, expires_at) VALUES (?, ?, ?)",
+                     (key, message_id, now + dedup_window))
+    return message_id, False
+
+
+def _claimable(conn: sqlite3.Connection, now: float, limit: int) -> list[sqlite3.Row]:
+    """Due pending messages, honouring each queue's parallelism and pause."""
+    rows = conn.execute(
+        "SELECT * FROM messages WHERE state = 'pending' AND queue IS NULL AND next_attempt_at <= ?"
+        " ORDER BY next_attempt_at, seq LIMIT ?", (now, limit)).fetchall()
+    queues = conn.execute(
+        "SELECT DISTINCT m.queue, COALESCE(q.parallelism, 1) AS parallelism, COALESCE(q.paused, 0) AS paused"
+        " FROM messages m LEFT JOIN queues q ON q.name = m.queue"
+        " WHERE m.state = 'pending' AND m.queue IS NOT NULL AND m.next_attempt_at <= ?", (now,)).fetchall()
+    for q in queues:
+        if q["paused"] or len(rows) >= limit:
+            continue
+        # A message waiting for its retry keeps its slot: a queue delivers in order.
+        holders = conn.execute(
+            "SELECT COUNT(*) FROM messages WHERE queue = ? AND (state = 'active'"
+            " OR (state = 'pending' AND retried > 0))", (q["queue"],)).fetchone()[0]
+        retrying = conn.execute(
+            "SELECT * FROM messages WHERE queue = ? AND state = 'pending' AND retried > 0"
+            " AND next_attempt_at <= ? ORDER BY seq", (q["queue"], now)).fetchall()
+        fresh = conn.execute(
+            "SELECT * FROM messages WHERE queue = ? AND state = 'pending' AND retried = 0"
+            " AND next_attempt_at <= ? ORDER BY seq LIMIT ?",
+            (q["queue"], now, max(0, q["parallelism"] - holders))).fetchall()
+        rows.extend(retrying + fresh)
+    return rows[:limit]
+
+
+def claim_due(conn: sqlite3.Connection, now: float, limit: int) -> list[Attempt]:
+    """Mark up to `limit` due messages active and return them as attempts."""
+    attempts = []
+    for row in _claimable(conn, now, limit):
+        token = secrets.token_hex(8)
+        conn.execute("UPDATE messages SET state = 'active', attempt_token = ? WHERE id = ?",
+                     (token, row["id"]))
+        record_event(conn, row["id"], "ACTIVE", now)
+        attempts.append(Attempt(
+            id=row["id"], kind=row["kind"], url=row["url"], method=row["method"], body=row["body"],
+            headers=[tuple(pair) for pair in json.loads(row["headers"])],
+            max_retries=row["max_retries"], retry_delay=row["retry_delay"], timeout=row["timeout"],
+            retried=row["retried"], token=token, row=row,
+        ))
+    return attempts
+
+
+def next_due_time(conn: sqlite3.Connection, now: float) -> float | None:
+    """When the next not-yet-due pending message becomes due."""
+    return conn.execute("SELECT MIN(next_attempt_at) FROM messages WHERE state = 'pending'"
+                        " AND next_attempt_at > ?", (now,)).fetchone()[0]
+
+
+def finish(conn: sqlite3.Connection, attempt: Attempt, outcome: Outcome, now: float) -> bool:
+    """Apply an attempt's outcome; False if the message was cancelled meanwhile."""
+    response = outcome.response
+    common = (response.status, json.dumps(response.headers), response.body, response.error)
+    if outcome.state == "retry":
+        updated = conn.execute(
+            "UPDATE messages SET state = 'pending', retried = retried + 1, next_attempt_at = ?,"
+            " attempt_token = NULL, last_status = ?, last_headers = ?, last_body = ?, last_error = ?"
+            " WHERE id = ? AND attempt_token = ? AND state = 'active'",
+            (outcome.next_attempt_at, *common, attempt.id, attempt.token)).rowcount
+    else:
+        updated = conn.execute(
+            "UPDATE messages SET state = ?, attempt_token = NULL, finished_at = ?, last_status = ?,"
+            " last_headers = ?, last_body = ?, last_error = ?"
+            " WHERE id = ? AND attempt_token = ? AND state = 'active'",
+            (outcome.state, now, *common, attempt.id, attempt.token)).rowcount
+    if not updated:
+        return False
+    if outcome.state == "delivered":
+        record_event(conn, attempt.id, "DELIVERED", now, response=response)
+    else:
+        error = response.error or f"HTTP {response.status}"
+        record_event(conn, attempt.id, "ERROR", now, error=error, response=response)
+    if outcome.state == "retry":
+        record_event(conn, attempt.id, "RETRY", now, next_delivery=outcome.next_attempt_at)
+    if outcome.state == "failed":
+        record_event(conn, attempt.id, "FAILED", now, error=response.error or f"HTTP {response.status}")
+        conn.execute("INSERT INTO dlq (dlq_id, message_id, created_at, response_status, response_headers,"
+                     " response_body) VALUES (?, ?, ?, ?, ?, ?)",
+                     (outcome.dlq_id, attempt.id, int(now * 1000), response.status,
+                      json.dumps(response.headers), response.body))
+    for opts, body, kind in outcome.followups:
+        insert_message(conn, opts, body, now=now, kind=kind, schedule_id=attempt.row["schedule_id"])
+    return True
+
+
+def cancel(conn: sqlite3.Connection, now: float, where: str = "1 = 1", params: tuple = ()) -> int:
+    """Cancel every pending or in-flight message matching `where`; return how many."""
+    rows = conn.execute(f"SELECT id FROM messages WHERE state IN ('pending', 'active') AND ({where})",
+                        params).fetchall()
+    for row in rows:
+        conn.execute("UPDATE messages SET state = 'canceled', attempt_token = NULL, finished_at = ?"
+                     " WHERE id = ?", (now, row["id"]))
+        record_event(conn, row["id"], "CANCEL_REQUESTED", now)
+        record_event(conn, row["id"], "CANCELED", now)
+    return len(rows)
+
+
+def reset_in_flight(conn: sqlite3.Connection) -> int:
+    """After a restart, attempts that were in flight are due again (at-least-once)."""
+    return conn.execute("UPDATE messages SET state = 'pending', attempt_token = NULL"
+                        " WHERE state = 'active'").rowcount
+
+
+def prune(conn: sqlite3.Connection, now: float, retention: float) -> None:
+    """Forget finished messages, their events and expired dedup keys after `retention` seconds."""
+    cutoff = now - retention
+    conn.execute("DELETE FROM dedup WHERE expires_at <= ?", (now,))
+    conn.execute("DELETE FROM messages WHERE finished_at < ? AND id NOT IN (SELECT message_id FROM dlq)"
+                 " AND id NOT IN (SELECT last_message_id FROM schedules WHERE last_message_id IS NOT NULL)",
+                 (cutoff,))
+    conn.execute("DELETE FROM events WHERE time < ?", (int(cutoff * 1000),))

@@ -1,0 +1,174 @@
+"""Publish options: the `Upstash-*` request headers, parsed and validated once.
+
+A bad value raises OptionError with a message naming the header, which the API
+turns into a 400 `{"error": ...}` before anything is stored.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable
+from urllib.parse import unquote, urlsplit
+
+from .retry_delay import validate_expression
+
+__all__ = ["OptionError", "MessageOptions", "parse_options", "callback_options",
+           "parse_duration", "normalize_destination", "validate_url"]
+
+METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+MAX_RETRIES = 100
+DEFAULT_RETRIES = 3
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+# `Upstash-Callback-<name>` headers that configure the callback message itself;
+# any other suffix is a header forwarded to the callback (the SDKs send both forms).
+_CALLBACK_SETTINGS = frozenset({"retries", "retry-delay", "delay", "timeout", "method", "label"})
+
+
+class OptionError(ValueError):
+    """A publish header (or path) that cannot be accepted."""
+
+
+Pairs = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class MessageOptions:
+    """How one message is delivered."""
+
+    url: str
+    method: str = "POST"
+    headers: Pairs = field(default_factory=list)  # forwarded to the destination, Content-Type included
+    retries: int = DEFAULT_RETRIES
+    retry_delay: str | None = None
+    timeout: float | None = None
+    delay: float = 0.0
+    not_before: float | None = None  # unix seconds; wins over delay
+    callback: str | None = None
+    failure_callback: str | None = None
+    callback_config: Pairs = field(default_factory=list)  # `Upstash-Callback-*`, prefix removed
+    failure_callback_config: Pairs = field(default_factory=list)
+    dedup_id: str | None = None
+    content_dedup: bool = False
+    label: str | None = None
+    queue: str | None = None
+
+    def first_attempt_at(self, now: float) -> float:
+        """When the first attempt is due."""
+        if self.not_before is not None:
+            return max(now, self.not_before)
+        return now + self.delay
+
+
+def parse_duration(text: str, header: str) -> float:
+    """Seconds from `50s`, `1d10h30m`, `500ms` or a bare number of seconds."""
+    value = text.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", value):
+        return float(value)
+    if not value or _DURATION.sub("", value) != "":
+        raise OptionError(f"{header}: {text!r} is not a duration like '50s', '10m' or '1d10h30m'")
+    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION.findall(value))
+
+
+def normalize_destination(raw: str) -> str:
+    """The destination URL from a request path, repaired the way clients mangle it."""
+    dest = raw
+    if re.match(r"https?%3A", dest, re.IGNORECASE):  # a client that percent-encoded the whole URL
+        dest = unquote(dest)
+    # Some proxies and routers merge `//` in paths: `http:/host` -> `http://host`.
+    dest = re.sub(r"^(https?):/(?!/)", r"\1://", dest, flags=re.IGNORECASE)
+    return dest
+
+
+def validate_url(url: str, header: str) -> str:
+    """Return the URL if it is an absolute http(s) URL, else raise OptionError."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise OptionError(
+            f"{header}: {url!r} is not an absolute http(s) URL "
+            "(URL groups and API destinations are not supported by qstash_dev)"
+        )
+    return url
+
+
+def _int(text: str, header: str, low: int, high: int) -> int:
+    """An integer header within bounds."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise OptionError(f"{header}: {text!r} is not an integer") from None
+    if not low <= value <= high:
+        raise OptionError(f"{header}: {value} is out of range ({low}..{high})")
+    return value
+
+
+def parse_options(url: str, headers: Iterable[tuple[str, str]], *, queue: str | None = None) -> MessageOptions:
+    """Validate a destination and its `Upstash-*` headers into MessageOptions."""
+    pairs = list(headers)
+    plain: dict[str, str] = {name.lower(): value for name, value in pairs}
+    forward: Pairs = []
+    callback_config: Pairs = []
+    failure_config: Pairs = []
+    for name, value in pairs:
+        lower = name.lower()
+        if lower == "content-type":
+            forward.append(("Content-Type", value))
+        elif lower.startswith("upstash-forward-"):
+            forward.append((name[len("upstash-forward-"):], value))
+        elif lower.startswith("upstash-callback-"):
+            callback_config.append((name[len("upstash-callback-"):], value))
+        elif lower.startswith("upstash-failure-callback-"):
+            failure_config.append((name[len("upstash-failure-callback-"):], value))
+
+    method = plain.get("upstash-method", "POST").strip().upper()
+    if method not in METHODS:
+        raise OptionError(f"Upstash-Method: {method!r} is not one of {', '.join(sorted(METHODS))}")
+    retry_delay = plain.get("upstash-retry-delay")
+    if retry_delay is not None:
+        try:
+            validate_expression(retry_delay)
+        except ValueError as exc:
+            raise OptionError(f"Upstash-Retry-Delay: {exc}") from None
+    callback = plain.get("upstash-callback")
+    failure_callback = plain.get("upstash-failure-callback")
+    retries = plain.get("upstash-retries")
+    timeout = plain.get("upstash-timeout")
+    delay = plain.get("upstash-delay")
+    not_before = plain.get("upstash-not-before")
+    return MessageOptions(
+        url=validate_url(url, "destination"),
+        method=method,
+        headers=forward,
+        retries=DEFAULT_RETRIES if retries is None else _int(retries, "Upstash-Retries", 0, MAX_RETRIES),
+        retry_delay=retry_delay,
+        timeout=None if timeout is None else (parse_duration(timeout, "Upstash-Timeout") or None),
+        delay=0.0 if delay is None else parse_duration(delay, "Upstash-Delay"),
+        not_before=None if not_before is None else float(_int(not_before, "Upstash-Not-Before", 0, 2**40)),
+        callback=validate_url(callback, "Upstash-Callback") if callback else None,
+        failure_callback=validate_url(failure_callback, "Upstash-Failure-Callback") if failure_callback else None,
+        callback_config=callback_config,
+        failure_callback_config=failure_config,
+        dedup_id=plain.get("upstash-deduplication-id") or None,
+        # The Python SDK sends `True`, the JS SDK `true`.
+        content_dedup=plain.get("upstash-content-based-deduplication", "").strip().lower() == "true",
+        label=plain.get("upstash-label") or None,
+        queue=queue or plain.get("upstash-queue-name") or None,
+    )
+
+
+def callback_options(url: str, config: Pairs) -> MessageOptions:
+    """Options of a callback message, from the `Upstash-Callback-*` headers of its source."""
+    headers: Pairs = [("Content-Type", "application/json")]
+    for name, value in config:
+        lower = name.lower()
+        if lower in _CALLBACK_SETTINGS:
+            headers.append((f"Upstash-{name}", value))
+        elif lower.startswith("forward-"):
+            headers.append((f"Upstash-Forward-{name[len('forward-'):]}", value))
+        else:
+            headers.append((f"Upstash-Forward-{name}", value))
+    return parse_options(url, headers)

@@ -1,0 +1,154 @@
+"""Rows to the JSON shapes the qstash SDKs parse (field names are Upstash's, camelCase)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sqlite3
+from typing import Any, Iterable
+
+from .options import callback_options
+from .schedules import schedule_options
+
+__all__ = ["header_map", "b64", "body_fields", "message_json", "dlq_json", "event_json",
+           "schedule_json", "queue_json", "SCHEDULE_STATES"]
+
+# A schedule's last tick as the SDK's ScheduleState knows it.
+SCHEDULE_STATES = {"pending": "IN_PROGRESS", "active": "IN_PROGRESS", "delivered": "SUCCESS",
+                   "failed": "FAIL", "canceled": "FAIL"}
+
+
+def header_map(pairs: Iterable[Iterable[str]]) -> dict[str, list[str]]:
+    """[[name, value], ...] as Go's http.Header: {name: [values]}."""
+    result: dict[str, list[str]] = {}
+    for name, value in pairs:
+        result.setdefault(name, []).append(value)
+    return result
+
+
+def b64(data: bytes | None) -> str:
+    """Standard base64 text."""
+    return base64.b64encode(data or b"").decode("ascii")
+
+
+def body_fields(body: bytes, key: str = "body") -> dict[str, str]:
+    """`body` when the bytes are UTF-8, else `bodyBase64`, as Upstash returns them."""
+    try:
+        return {key: body.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {key + "Base64": b64(body)}
+
+
+def _compact(data: dict[str, Any]) -> dict[str, Any]:
+    """Drop the optional fields that are unset."""
+    return {k: v for k, v in data.items() if v is not None and v != {}}
+
+
+def _callback_headers(config_json: str, url: str | None) -> dict[str, list[str]] | None:
+    """The headers a callback would be sent with (besides Content-Type)."""
+    if not url:
+        return None
+    try:
+        opts = callback_options(url, [tuple(p) for p in json.loads(config_json)])
+    except ValueError:
+        return None
+    return header_map(p for p in opts.headers if p[0] != "Content-Type")
+
+
+def message_json(row: sqlite3.Row) -> dict[str, Any]:
+    """A message as GET /v2/messages/{id} returns it."""
+    return _compact({
+        "messageId": row["id"],
+        "url": row["url"],
+        "method": row["method"],
+        "header": header_map(json.loads(row["headers"])),
+        **body_fields(row["body"]),
+        "maxRetries": row["max_retries"],
+        "retryDelayExpression": row["retry_delay"],
+        "notBefore": row["not_before"],
+        "createdAt": row["created_at"],
+        "callback": row["callback"],
+        "failureCallback": row["failure_callback"],
+        "callbackHeader": _callback_headers(row["callback_config"], row["callback"]),
+        "failureCallbackHeader": _callback_headers(row["failure_callback_config"], row["failure_callback"]),
+        "queueName": row["queue"],
+        "scheduleId": row["schedule_id"],
+        "callerIP": row["caller_ip"],
+        "label": row["label"],
+    })
+
+
+def dlq_json(row: sqlite3.Row) -> dict[str, Any]:
+    """A DLQ entry: the message plus the last failed response."""
+    return _compact({
+        **message_json(row),
+        "dlqId": row["dlq_id"],
+        "responseStatus": row["response_status"],
+        "responseHeader": header_map(json.loads(row["response_headers"])),
+        **body_fields(row["response_body"], "responseBody"),
+    })
+
+
+def event_json(row: sqlite3.Row) -> dict[str, Any]:
+    """A log entry of GET /v2/events (the message's fields joined in)."""
+    has_response = row["response_status"] is not None
+    return _compact({
+        "time": row["time"],
+        "messageId": row["message_id"],
+        "state": row["state"],
+        "error": row["error"],
+        "nextDeliveryTime": row["next_delivery_time"],
+        "url": row["url"] or "",
+        "method": row["method"],
+        "header": header_map(json.loads(row["headers"] or "[]")),
+        "body": b64(row["body"]),
+        "queueName": row["queue"],
+        "scheduleId": row["schedule_id"],
+        "label": row["label"],
+        "maxRetries": row["max_retries"],
+        "retryDelayExpression": row["retry_delay"],
+        "retryDelayExpr": row["retry_delay"],  # the name the Python SDK reads
+        "timeout": int(row["timeout"] * 1000) if row["timeout"] else None,
+        "callback": row["callback"],
+        "failureCallback": row["failure_callback"],
+        "responseStatus": row["response_status"],
+        "responseHeader": header_map(json.loads(row["response_headers"])) if has_response else None,
+        "responseBody": b64(row["response_body"]) if has_response else None,
+    })
+
+
+def schedule_json(row: sqlite3.Row, last_state: str | None) -> dict[str, Any]:
+    """A schedule as GET /v2/schedules/{id} returns it."""
+    opts = schedule_options(row)
+    config = json.dumps(opts.callback_config), json.dumps(opts.failure_callback_config)
+    return _compact({
+        "scheduleId": row["id"],
+        "cron": row["cron"],
+        "createdAt": row["created_at"],
+        "destination": row["destination"],
+        "method": opts.method,
+        "header": header_map(opts.headers),
+        **body_fields(row["body"]),
+        "retries": opts.retries,
+        "retryDelayExpression": opts.retry_delay,
+        "delay": int(opts.delay) if opts.delay else None,
+        "timeout": int(opts.timeout) if opts.timeout else None,
+        "callback": opts.callback,
+        "failureCallback": opts.failure_callback,
+        "callbackHeader": _callback_headers(config[0], opts.callback),
+        "failureCallbackHeader": _callback_headers(config[1], opts.failure_callback),
+        "callerIP": row["caller_ip"],
+        "isPaused": bool(row["paused"]),
+        "queueName": opts.queue,
+        "label": opts.label,
+        "lastScheduleTime": int(row["last_fire_at"] * 1000) if row["last_fire_at"] else None,
+        "nextScheduleTime": int(row["next_fire_at"] * 1000),
+        "lastScheduleStates": {row["last_message_id"]: SCHEDULE_STATES.get(last_state or "", "IN_PROGRESS")}
+        if row["last_message_id"] else None,
+    })
+
+
+def queue_json(row: sqlite3.Row, lag: int) -> dict[str, Any]:
+    """A queue as GET /v2/queues/{name} returns it."""
+    return {"name": row["name"], "parallelism": row["parallelism"], "createdAt": row["created_at"],
+            "updatedAt": row["updated_at"], "lag": lag, "paused": bool(row["paused"])}
