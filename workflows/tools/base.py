@@ -53,6 +53,20 @@ class EmailSpec:
     message_id: str | None = None  # the Message-ID header to send, as in the tool's output
 
 
+@dataclass(frozen=True)
+class Usage:
+    """Tokens a model call spent and what they cost; sums with `+` (RunStep and Run totals)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.prompt_tokens + other.prompt_tokens,
+                     self.completion_tokens + other.completion_tokens,
+                     self.cost_usd + other.cost_usd)
+
+
 @dataclass
 class ToolResult:
     """What a tool returns: its JSON output plus what the runner must store with it."""
@@ -60,13 +74,14 @@ class ToolResult:
     output: dict[str, Any]
     assets: list[AssetSpec] = field(default_factory=list)
     emails: list[EmailSpec] = field(default_factory=list)
+    usage: Usage = Usage()  # tokens spent inside the tool (the `write` tool's draft)
 
 
 class LLM(Protocol):
     """The slice of the language model a tool may use (the `write` tool)."""
 
-    def draft(self, instructions: str, context: str | None) -> tuple[str, dict[str, int]]:
-        """Return drafted text and token usage."""
+    def draft(self, instructions: str, context: str | None) -> tuple[str, Usage]:
+        """Return drafted text and what drafting it spent."""
 
 
 @dataclass(frozen=True)
