@@ -20,11 +20,16 @@ from .messages import Attempt, Outcome, Response
 from .retry_delay import MAX_DELAY_SECONDS, default_backoff, evaluate_ms
 from .signing import sign
 
-__all__ = ["Deliverer", "decide", "retry_delay_seconds"]
+__all__ = ["Deliverer", "decide", "retry_delay_seconds", "canonical_header"]
 
 log = logging.getLogger("qstash_dev")
 
 MAX_RECORDED_BODY = 1024 * 1024  # bytes of a response kept for the DLQ and callbacks
+
+
+def canonical_header(name: str) -> str:
+    """`x-reason` -> `X-Reason`, as Go's http.Header (and so Upstash) spells response headers."""
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
 
 
 def _retry_after(response: Response) -> float | None:
@@ -105,7 +110,8 @@ class Deliverer:
             return Response(0, error=f"timed out after {timeout:g}s")
         except httpx.HTTPError as exc:
             return Response(0, error=f"{type(exc).__name__}: {exc}")
-        return Response(reply.status_code, list(reply.headers.multi_items()), reply.content[:MAX_RECORDED_BODY])
+        headers = [(canonical_header(k), v) for k, v in reply.headers.multi_items()]
+        return Response(reply.status_code, headers, reply.content[:MAX_RECORDED_BODY])
 
     def attempt(self, attempt: Attempt) -> None:
         """Send one attempt and commit its outcome (and callbacks) in one transaction."""

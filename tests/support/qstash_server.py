@@ -10,6 +10,7 @@ public dev defaults), so a `.env` in the working directory cannot change them.
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -18,8 +19,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Mapping
-
-import httpx
 
 __all__ = ["QStashDevProcess", "DEV_TOKEN", "DEV_CURRENT_SIGNING_KEY", "DEV_NEXT_SIGNING_KEY", "free_port"]
 
@@ -80,11 +79,16 @@ class QStashDevProcess:
             assert self._process is not None
             if self._process.poll() is not None:
                 raise RuntimeError(f"qstash_dev exited with {self._process.returncode}:\n{self.log()}")
+            # http.client, not httpx: polling must stay cheap while the child starts up.
+            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1.0)
             try:
-                if httpx.get(f"{self.url}/v2/keys", headers=headers, timeout=1.0).status_code == 200:
+                connection.request("GET", "/v2/keys", headers=headers)
+                if connection.getresponse().status == 200:
                     return
-            except httpx.HTTPError:
+            except OSError:
                 pass
+            finally:
+                connection.close()
             time.sleep(0.05)
         self.kill()
         raise RuntimeError(f"qstash_dev did not answer within {START_TIMEOUT}s:\n{self.log()}")

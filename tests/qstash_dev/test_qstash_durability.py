@@ -1,0 +1,65 @@
+"""Nothing accepted is lost: SIGKILL with messages pending, in flight and delayed, then restart."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from typing import Callable
+
+from qstash import QStash
+
+from tests.support.qstash_server import QStashDevProcess
+from tests.support.recorder import Recorder
+
+
+def test_sigkill_loses_no_message_and_no_schedule(
+        tmp_path: Path, recorder: Recorder, set_schedule_due: Callable[[Path, str, float], None]) -> None:
+    server = QStashDevProcess(tmp_path / "q.db").start()
+    try:
+        sdk = QStash(server.token, base_url=server.url, retry=False)
+        # A queue of parallelism 1 whose head hangs: the head is in flight, the rest pending.
+        recorder.respond("/queued", delay=3, times=1)
+        queued = [sdk.message.enqueue(queue="serial", url=f"{recorder.url}/queued", body=f"q{i}").message_id
+                  for i in range(4)]
+        delayed = sdk.message.publish(url=f"{recorder.url}/delayed", body="d", delay="2s").message_id
+        schedule_id = sdk.schedule.create(destination=f"{recorder.url}/tick", cron="0 0 * * *", body="t")
+        [head] = recorder.wait_for(1, path="/queued")
+        assert head.header("Upstash-Message-Id") == queued[0]
+
+        server.kill()
+        assert server.returncode == -signal.SIGKILL
+        killed_at = time.time()
+        set_schedule_due(server.db_path, schedule_id, killed_at - 60)  # its tick came while it was down
+        server.start()
+
+        after = recorder.wait_for(5, path="/queued", timeout=10)[1:]
+        # At-least-once: the head that was in flight comes again, then the rest, in queue order.
+        assert [r.header("Upstash-Message-Id") for r in after] == queued
+        assert [r.text() for r in after] == ["q0", "q1", "q2", "q3"]
+        assert all(r.time > killed_at for r in after)
+        [late] = recorder.wait_for(1, path="/delayed", timeout=5)
+        assert late.header("Upstash-Message-Id") == delayed and late.time > killed_at
+        [tick] = recorder.wait_for(1, path="/tick", timeout=5)
+        assert tick.header("Upstash-Schedule-Id") == schedule_id
+        assert [s.schedule_id for s in sdk.schedule.list()] == [schedule_id]
+        time.sleep(0.3)
+        assert len(recorder.received("/delayed")) == 1 and len(recorder.received("/tick")) == 1
+    finally:
+        server.stop()
+
+
+def test_sigterm_stops_cleanly_and_keeps_delayed_messages(tmp_path: Path, recorder: Recorder) -> None:
+    server = QStashDevProcess(tmp_path / "q.db").start()
+    sdk = QStash(server.token, base_url=server.url, retry=False)
+    message_id = sdk.message.publish(url=f"{recorder.url}/after-restart", body="x", delay="1s").message_id
+    assert server.stop() == 0
+    log = server.log()
+    assert f"qstash_dev listening on {server.url} (db {server.db_path.resolve()})" in log
+    assert "qstash_dev stopped" in log
+    server.start()
+    try:
+        [delivery] = recorder.wait_for(1, path="/after-restart", timeout=5)
+        assert delivery.header("Upstash-Message-Id") == message_id
+    finally:
+        server.stop()
