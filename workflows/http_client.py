@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipaddress
 import json as jsonlib
 import socket
+import ssl
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -152,7 +153,7 @@ class _GuardedTransport(httpx.HTTPTransport):
     """httpx's own transport over a connection pool that uses the guarded backend."""
 
     def __init__(self, allow_private: bool) -> None:
-        super().__init__(trust_env=False)
+        super().__init__(verify=_ssl_context(), trust_env=False)
         # httpx offers no network_backend argument; the pool is the documented httpcore one.
         self._pool = httpcore.ConnectionPool(
             ssl_context=_ssl_context(), network_backend=_GuardedBackend(allow_private)
@@ -160,7 +161,8 @@ class _GuardedTransport(httpx.HTTPTransport):
 
 
 @lru_cache(maxsize=1)
-def _ssl_context() -> Any:
+def _ssl_context() -> ssl.SSLContext:
+    """Loading the CA bundle takes tens of milliseconds: do it once per process."""
     return httpx.create_ssl_context()
 
 
@@ -182,7 +184,7 @@ def fetch(url: str, *, method: str = "GET", headers: dict[str, str] | None = Non
     deadline = time.monotonic() + timeout
     current = _parse_url(url)
     with httpx.Client(transport=_GuardedTransport(allow_private), trust_env=False) as client:
-        for _hop in range(MAX_REDIRECTS + 1):
+        for _ in range(MAX_REDIRECTS + 1):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise RetryableToolError(f"timed out after {timeout:g} s fetching {url}")

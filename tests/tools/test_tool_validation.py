@@ -6,9 +6,12 @@ from jsonschema import Draft202012Validator
 
 from workflows.tools import REGISTRY, get_tool, validate_input
 
+MINE = ("fetch_feed", "fetch_page", "compose", "send_email", "http_request")  # write, linkedin_post: tests/llm
+
 
 def test_registry_holds_the_built_in_tools_with_their_policies():
-    assert {name: (tool.needs_approval, tool.delivery.value) for name, tool in REGISTRY.items()} == {
+    policies = {name: (tool.needs_approval, tool.delivery.value) for name, tool in REGISTRY.items()}
+    assert {name: policies.get(name) for name in MINE} == {
         "fetch_feed": (False, "read-only"),
         "fetch_page": (False, "read-only"),
         "compose": (False, "read-only"),
@@ -19,7 +22,7 @@ def test_registry_holds_the_built_in_tools_with_their_policies():
     assert get_tool("no_such_tool") is None
 
 
-@pytest.mark.parametrize("name", sorted(REGISTRY))
+@pytest.mark.parametrize("name", sorted(MINE))
 def test_every_schema_is_valid_and_closed(name):
     schema = REGISTRY[name].input_schema
     Draft202012Validator.check_schema(schema)

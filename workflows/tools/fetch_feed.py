@@ -84,11 +84,6 @@ def _is_new(item: dict[str, Any], ctx: ToolContext) -> bool:
     return datetime.fromisoformat(item["published"].replace("Z", "+00:00")) > since
 
 
-def links(output: dict[str, Any]) -> set[str]:
-    """The links a fetch_feed output used (what the runner passes on as previous_run_links)."""
-    return {item["link"] for item in output.get("items", []) if item.get("link")}
-
-
 TOOL = Tool(
     name="fetch_feed",
     description="Fetch an RSS or Atom feed and return its latest items (title, link, summary, published).",

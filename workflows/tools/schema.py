@@ -88,12 +88,13 @@ def _describe(error: ValidationError) -> list[tuple[str, str]]:
             cause = f": {error.cause}" if error.cause else ""
             return [(path, f"must be a valid email address{cause}")]
         return [(path, "must be an http or https URL")]
+    if kind == "enum":
+        return [(path, "must be one of " + ", ".join(map(str, value)))]
     messages = {
         "maxLength": f"must be at most {value} characters",
         "minLength": "must not be empty" if value == 1 else f"must be at least {value} characters",
         "maximum": f"must be at most {value}",
         "minimum": f"must be at least {value}",
-        "enum": "must be one of " + ", ".join(map(str, value)) if kind == "enum" else "",
         "maxProperties": f"must have at most {value} entries",
         "pattern": schema.get("x-message", "has an invalid form"),
     }
