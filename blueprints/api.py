@@ -3,34 +3,127 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
+from blueprints.common import domain_error, json_body, services
+from blueprints.openapi import document
 from blueprints.security import api_user
-from workflows import queries
-from workflows.errors import DomainError
+from models import Channel, Trigger
+from workflows import approvals, manage, planning, queries, runs
+from workflows.errors import Conflict, DomainError, Invalid
 from workflows.pagination import parse_limit
+from workflows.serialize import approval_json, run_json, workflow_json
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+bp.register_error_handler(DomainError, domain_error)
 
 
 @bp.before_request
 def _authenticate() -> None:
+    if request.endpoint == "api.openapi":
+        return
     g.user = api_user()
-
-
-@bp.errorhandler(DomainError)
-def _domain_error(error: DomainError):  # type: ignore[no-untyped-def]
-    body = {"error": error.message}
-    if error.field:
-        body["field"] = error.field
-    return jsonify(body), error.status
 
 
 def _page_params() -> tuple[int, str | None]:
     return parse_limit(request.args.get("limit")), request.args.get("cursor") or None
 
 
+def _page(page, render):  # type: ignore[no-untyped-def]
+    return jsonify(items=[render(item) for item in page.items], nextCursor=page.next_cursor)
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """OpenAPI 3.1 description of this API."""
+    return jsonify(document())
+
+
 @bp.get("/workflows")
 def list_workflows():
     """The caller's workflows, newest first."""
-    limit, cursor = _page_params()
-    page = queries.workflows_for(g.user.id, limit, cursor)
-    return jsonify(items=[{"id": w.id, "goal": w.goal} for w in page.items], nextCursor=page.next_cursor)
+    now = services().clock()
+    return _page(queries.workflows_for(g.user.id, *_page_params()), lambda w: workflow_json(w, now))
+
+
+@bp.post("/workflows")
+def create_workflow():
+    """Create a workflow; without steps, the planner proposes them."""
+    workflow = manage.create_workflow(services(), g.user.id, json_body(), planning.planner_for(services()))
+    return jsonify(workflow_json(workflow, services().clock())), 201
+
+
+@bp.post("/workflows/plan")
+def plan_workflow():
+    """Propose steps for a goal; nothing is stored."""
+    return jsonify(steps=planning.propose_plan(services(), json_body()))
+
+
+@bp.get("/workflows/<workflow_id>")
+def get_workflow(workflow_id: str):
+    """One workflow."""
+    return jsonify(workflow_json(manage.get_workflow(g.user.id, workflow_id), services().clock()))
+
+
+@bp.patch("/workflows/<workflow_id>")
+def update_workflow(workflow_id: str):
+    """Change goal, schedule, timezone, steps, overlap or paused."""
+    workflow = manage.get_workflow(g.user.id, workflow_id)
+    workflow = manage.update_workflow(services(), workflow, json_body())
+    return jsonify(workflow_json(workflow, services().clock()))
+
+
+@bp.delete("/workflows/<workflow_id>")
+def delete_workflow(workflow_id: str):
+    """Delete a workflow, its runs and its QStash schedule."""
+    manage.delete_workflow(services(), manage.get_workflow(g.user.id, workflow_id))
+    return "", 204
+
+
+@bp.post("/workflows/<workflow_id>/runs")
+def start_run(workflow_id: str):
+    """Run now: always starts a run."""
+    workflow = manage.get_workflow(g.user.id, workflow_id)
+    run = runs.start_now(services(), workflow, Trigger.API)
+    return jsonify(runId=run.id, status=run.status.value), 202
+
+
+@bp.get("/workflows/<workflow_id>/runs")
+def list_runs(workflow_id: str):
+    """A workflow's runs, newest first (`?status=`)."""
+    page = manage.list_runs(g.user.id, workflow_id, request.args.get("status"), *_page_params())
+    return _page(page, lambda r: run_json(r, detail=False))
+
+
+@bp.get("/runs/<int:run_id>")
+def get_run(run_id: int):
+    """One run with its steps, approvals and assets."""
+    return jsonify(run_json(manage.get_run(g.user.id, run_id)))
+
+
+@bp.post("/runs/<int:run_id>/cancel")
+def cancel_run(run_id: int):
+    """Cancel a run that has not finished."""
+    run = manage.get_run(g.user.id, run_id)
+    if not runs.cancel(services(), run):
+        raise Conflict(f"run {run_id} already finished ({run.status.value}); nothing to cancel")
+    return jsonify(run_json(manage.get_run(g.user.id, run_id)))
+
+
+@bp.get("/approvals")
+def list_approvals():
+    """The caller's approvals, newest first (`?status=pending`)."""
+    status = request.args.get("status") or None
+    if status and status not in {s.value for s in approvals.ApprovalStatus}:
+        raise Invalid("status must be one of pending, approved, rejected, revise, expired, cancelled", field="status")
+    return _page(queries.approvals_for(g.user.id, status, *_page_params()), approval_json)
+
+
+@bp.post("/approvals/<int:approval_id>")
+def decide_approval(approval_id: int):
+    """Approve (optionally with an edited toolInput), reject, or ask for changes."""
+    approval = approvals.get_approval(g.user.id, approval_id)
+    decision, feedback, tool_input = approvals.parse_decision(json_body())
+    approval = approvals.decide(
+        services(), approval, decision, decided_by=g.user.email, channel=Channel.API,
+        feedback=feedback, tool_input=tool_input,
+    )
+    return jsonify(approval_json(approval))

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from workflows import accounts
-from workflows.errors import Invalid
+from workflows import accounts, schedules
+from workflows.errors import Invalid, Unavailable
 
 users = AppGroup("users", help="Manage user accounts.")
 tokens = AppGroup("tokens", help="Manage API tokens.")
+schedules_group = AppGroup("schedules", help="Manage QStash schedules.")
 
 
 @users.command("create")
@@ -36,7 +37,21 @@ def create_token(email: str, name: str) -> None:
     click.echo(plaintext)
 
 
+@schedules_group.command("sync")
+def sync_schedules() -> None:
+    """Re-create every active workflow's QStash schedule and the stepwise-sweep schedule."""
+    try:
+        lines = schedules.sync(current_app.extensions["stepwise"])
+    except Unavailable as error:
+        raise click.ClickException(error.message) from None
+    for line in lines:
+        click.echo(line)
+    if not lines:
+        click.echo("schedules are in sync")
+
+
 def register(app: Flask) -> None:
     """Attach the command groups to the app's CLI."""
     app.cli.add_command(users)
     app.cli.add_command(tokens)
+    app.cli.add_command(schedules_group)

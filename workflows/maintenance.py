@@ -1,0 +1,103 @@
+"""Consumers beside the step: schedule ticks, the failure callback, and the minute sweep."""
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from extensions import db
+from models import Approval, ApprovalStatus, Run, RunStep, Workflow
+from workflows import outbox, publishing, runs, schedules
+from workflows.errors import NotFound
+from workflows.runner import non_retryable, parse_message
+from workflows.services import Services
+from workflows.transitions import Reply, fail, ok
+
+
+def handle_trigger(services: Services, data: Any, message_id: str | None) -> Reply:
+    """A schedule tick: one run per tick, under the workflow's overlap policy."""
+    if not isinstance(data, dict) or not isinstance(data.get("workflowId"), str):
+        return non_retryable("trigger body must be {\"workflowId\": \"...\"}")
+    workflow = db.session.get(Workflow, data["workflowId"])
+    if workflow is None:
+        return non_retryable(f"workflow {data['workflowId']} not found")
+    if not workflow.schedule:
+        db.session.rollback()
+        return ok("workflow has no schedule")
+    tick = schedules.tick_time(workflow.schedule, workflow.timezone, services.clock())
+    try:
+        run, outcome = runs.start_scheduled(services, workflow.id, message_id, tick)
+    except NotFound as exc:
+        return non_retryable(exc.message)
+    return ok(outcome, runId=run.id if run is not None else None)
+
+
+def _decode(value: Any) -> str:
+    if not isinstance(value, str):
+        return ""
+    try:
+        return base64.b64decode(value + "=" * (-len(value) % 4)).decode("utf-8", "replace")
+    except ValueError:
+        return value
+
+
+def handle_failure(services: Services, data: Any) -> Reply:
+    """Retries exhausted: fail the step and the run unless the step completed, and tell the owner."""
+    if not isinstance(data, dict):
+        return non_retryable("failure callback body must be a JSON object")
+    try:
+        source = json.loads(_decode(data.get("sourceBody")))
+    except ValueError:
+        source = None
+    message = parse_message(source)
+    if message is None:
+        return ok("not a step message; nothing to do")
+    run = db.session.get(Run, message.run_id)
+    step = db.session.scalar(
+        sa.select(RunStep).where(RunStep.run_id == message.run_id, RunStep.step_index == message.step_index)
+    ) if run is not None else None
+    if step is None or run.workflow_id != message.workflow_id:
+        db.session.rollback()
+        return ok("unknown run or step; nothing to do")
+    answer = _decode(data.get("body"))[:500]
+    detail = (f"gave up after {data.get('retried', '?')} retries; "
+              f"last answer {data.get('status', '?')}: {answer}").strip()
+    workflow = run.workflow
+    return fail(services, run, step, None, detail, workflow.owner.email, workflow.goal)
+
+
+def sweep(services: Services) -> dict[str, int]:
+    """Every minute: publish what a crash left unsent, send reminders, prune old rows."""
+    sent, failing = publishing.flush_stale(services)
+    reminded = _remind(services)
+    pruned = publishing.prune_sent(services)
+    return {"published": sent, "publishFailures": failing, "reminders": reminded, "pruned": pruned}
+
+
+def _remind(services: Services) -> int:
+    """A reminder email when a quarter of an approval's lifetime is left (once)."""
+    now = services.clock()
+    quarter = timedelta(hours=services.settings.approval_ttl_hours / 4)
+    due = db.session.scalars(
+        sa.select(Approval).where(
+            Approval.status == ApprovalStatus.PENDING,
+            Approval.reminder_sent_at.is_(None),
+            Approval.expires_at <= now + quarter,
+            Approval.expires_at > now,
+        ).limit(200)
+    ).all()
+    count = 0
+    for approval in due:
+        marked = db.session.execute(
+            sa.update(Approval).where(Approval.id == approval.id, Approval.reminder_sent_at.is_(None))
+            .values(reminder_sent_at=now)
+        ).rowcount
+        if marked:
+            workflow = approval.run.workflow
+            outbox.queue_approval_reminder(services, approval, approval.run_step, workflow.owner.email, workflow.goal)
+            count += 1
+    db.session.commit()
+    return count

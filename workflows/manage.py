@@ -1,0 +1,161 @@
+"""Create, change and delete workflows; read runs. Every lookup is scoped to the owner."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import sqlalchemy as sa
+
+from extensions import db
+from models import Run, RunStatus, Workflow, WorkflowStep, new_workflow_id
+from workflows import definitions, schedules
+from workflows.definitions import StepSpec
+from workflows.errors import Invalid, NotFound
+from workflows.pagination import Page, paginate
+from workflows.services import Services
+
+NO_LLM = (
+    "no steps given and no language model configured to plan them: send steps, or set "
+    "OPENAI_API_KEY (or OPENAI_BASE_URL for a local OpenAI-compatible server)"
+)
+
+Planner = Callable[[str], list[dict[str, Any]]]
+
+
+def get_workflow(owner_id: int, workflow_id: str) -> Workflow:
+    """The owner's workflow, or NotFound."""
+    workflow = db.session.scalar(
+        sa.select(Workflow).where(Workflow.id == workflow_id, Workflow.owner_id == owner_id)
+    )
+    if workflow is None:
+        raise NotFound(f"workflow {workflow_id} not found")
+    return workflow
+
+
+def get_run(owner_id: int, run_id: int) -> Run:
+    """The owner's run, or NotFound."""
+    run = db.session.scalar(
+        sa.select(Run).join(Workflow, Workflow.id == Run.workflow_id)
+        .where(Run.id == run_id, Workflow.owner_id == owner_id)
+    )
+    if run is None:
+        raise NotFound(f"run {run_id} not found")
+    return run
+
+
+def list_runs(owner_id: int, workflow_id: str, status: str | None, limit: int, cursor: str | None) -> Page:
+    """A workflow's runs, newest first, optionally of one status."""
+    get_workflow(owner_id, workflow_id)
+    query = sa.select(Run).where(Run.workflow_id == workflow_id)
+    if status:
+        if status not in {s.value for s in RunStatus}:
+            raise Invalid(f"status must be one of {', '.join(s.value for s in RunStatus)}", field="status")
+        query = query.where(Run.status == status)
+    return paginate(query, [Run.id], limit, cursor)
+
+
+def _steps_of(data: dict[str, Any], planner: Planner | None, goal: str) -> list[StepSpec]:
+    if data.get("steps") is not None:
+        return definitions.check_steps(data["steps"])
+    if planner is None:
+        raise Invalid(NO_LLM, field="steps")
+    return definitions.check_steps(planner(goal))
+
+
+def create_workflow(services: Services, owner_id: int, data: Any, planner: Planner | None = None) -> Workflow:
+    """Validate everything, register the schedule, then store; nothing is stored on failure."""
+    data = definitions.require_object(data)
+    definitions.check_fields(data, definitions.WORKFLOW_FIELDS - {"paused"})
+    goal = definitions.check_goal(data.get("goal"))
+    schedule = definitions.check_schedule(data.get("schedule"))
+    timezone = definitions.check_timezone(data.get("timezone"))
+    overlap = definitions.check_overlap(data.get("overlap"))
+    steps = _steps_of(data, planner, goal)
+
+    workflow_id = new_workflow_id()
+    schedule_id = schedules.register(services, workflow_id, schedule, timezone) if schedule else None
+    workflow = Workflow(id=workflow_id, owner_id=owner_id, goal=goal, schedule=schedule,
+                        timezone=timezone, overlap=overlap, qstash_schedule_id=schedule_id)
+    workflow.steps = _rows(steps)
+    db.session.add(workflow)
+    try:
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        if schedule_id:  # best effort: do not leave a schedule for a workflow that isn't there
+            _quietly(services.queue.delete_schedule, schedule_id)
+        raise
+    return workflow
+
+
+def _rows(steps: list[StepSpec]) -> list[WorkflowStep]:
+    return [
+        WorkflowStep(index=i, tool_name=s.tool_name, tool_input=s.tool_input,
+                     instruction=s.instruction, needs_approval=s.needs_approval)
+        for i, s in enumerate(steps)
+    ]
+
+
+def update_workflow(services: Services, workflow: Workflow, data: Any) -> Workflow:
+    """Change goal, schedule, timezone, steps, overlap or paused; QStash first, then the database."""
+    data = definitions.require_object(data)
+    definitions.check_fields(data, definitions.WORKFLOW_FIELDS)
+    changes: dict[str, Any] = {}
+    if "goal" in data:
+        changes["goal"] = definitions.check_goal(data["goal"])
+    if "schedule" in data:
+        changes["schedule"] = definitions.check_schedule(data["schedule"])
+    if "timezone" in data:
+        changes["timezone"] = definitions.check_timezone(data["timezone"])
+    if "overlap" in data:
+        changes["overlap"] = definitions.check_overlap(data["overlap"])
+    if "paused" in data:
+        changes["paused"] = definitions.check_paused(data["paused"])
+    steps = definitions.check_steps(data["steps"]) if "steps" in data else None
+
+    old_schedule, old_timezone, old_paused, old_sid = (
+        workflow.schedule, workflow.timezone, workflow.paused, workflow.qstash_schedule_id)
+    schedule = changes.get("schedule", old_schedule)
+    timezone = changes.get("timezone", old_timezone)
+    paused = changes.get("paused", old_paused)
+    workflow_id = workflow.id
+    sid = schedules.schedule_id(workflow_id)
+    db.session.rollback()  # no transaction open while QStash is called; plain values only below
+    if schedule is None:
+        if old_sid:
+            services.queue.delete_schedule(old_sid)
+        changes["qstash_schedule_id"] = None
+    else:
+        if schedule != old_schedule or timezone != old_timezone or not old_sid:
+            schedules.register(services, workflow_id, schedule, timezone)
+            if paused:  # a re-created schedule starts active
+                services.queue.pause_schedule(sid)
+        elif paused != old_paused:
+            (services.queue.pause_schedule if paused else services.queue.resume_schedule)(sid)
+        changes["qstash_schedule_id"] = sid
+
+    for key, value in changes.items():
+        setattr(workflow, key, value)
+    if steps is not None:
+        # Runs in flight keep their own copy of the steps (RunStep), so this never reaches them.
+        workflow.steps = []
+        db.session.flush()
+        workflow.steps = _rows(steps)
+    db.session.commit()
+    return workflow
+
+
+def delete_workflow(services: Services, workflow: Workflow) -> None:
+    """Delete the QStash schedule first (503 leaves everything), then the workflow and its runs."""
+    schedule_id = workflow.qstash_schedule_id
+    db.session.rollback()
+    if schedule_id:
+        services.queue.delete_schedule(schedule_id)
+    db.session.delete(workflow)
+    db.session.commit()
+
+
+def _quietly(fn: Callable[..., Any], *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception:  # best effort cleanup; `schedules sync` removes any leftover
+        pass

@@ -1,0 +1,143 @@
+"""QStash through the official SDK: publishing, schedules, and signature verification.
+
+The same code talks to Upstash in production and to `qstash_dev` locally; only the URL, the
+token and the signing keys differ.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+from qstash import QStash, Receiver
+from qstash.errors import QStashError, SignatureError
+
+from config import Settings
+from workflows.errors import Unavailable
+
+# On the request path a dead QStash must fail in seconds, not after the SDK's 600 s default.
+REQUEST_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
+REQUEST_RETRY = {"retries": 1, "backoff": lambda attempt: 200}
+# Clock skew we accept between QStash and us when checking nbf/exp.
+SIGNATURE_CLOCK_TOLERANCE = 5
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One message to publish: an absolute URL, a JSON body and its delivery options."""
+
+    url: str
+    body: dict[str, Any]
+    dedup_id: str
+    delay_seconds: int | None = None
+    retries: int | None = None
+    failure_callback: str | None = None
+    timeout_seconds: int | None = None
+
+
+class Queue(Protocol):
+    """What the domain needs from QStash (a fake in unit tests, the SDK otherwise)."""
+
+    def publish(self, message: OutgoingMessage) -> str: ...
+
+    def upsert_schedule(self, schedule_id: str, destination: str, body: dict, cron: str) -> None: ...
+
+    def delete_schedule(self, schedule_id: str) -> None: ...
+
+    def pause_schedule(self, schedule_id: str) -> None: ...
+
+    def resume_schedule(self, schedule_id: str) -> None: ...
+
+    def list_schedules(self) -> list[dict[str, Any]]: ...
+
+
+class QStashQueue:
+    """The real queue: the `qstash` SDK with short timeouts."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._client = QStash(settings.qstash_token, retry=REQUEST_RETRY, base_url=settings.qstash_url)
+        # The SDK exposes no timeout option; its httpx client is the documented way in.
+        self._client.http._client.timeout = REQUEST_TIMEOUT
+        self._base = settings.qstash_url
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (httpx.HTTPError, QStashError, OSError) as exc:
+            raise Unavailable(f"QStash at {self._base} is unreachable ({what}): {exc}") from exc
+
+    def publish(self, message: OutgoingMessage) -> str:
+        """Publish one JSON message; returns QStash's message id."""
+        options: dict[str, Any] = {"deduplication_id": message.dedup_id}
+        if message.delay_seconds:
+            options["delay"] = f"{int(message.delay_seconds)}s"
+        if message.retries is not None:
+            options["retries"] = message.retries
+        if message.failure_callback:
+            options["failure_callback"] = message.failure_callback
+        if message.timeout_seconds:
+            options["timeout"] = f"{int(message.timeout_seconds)}s"
+        response = self._call(
+            "publish", self._client.message.publish_json, url=message.url, body=message.body, **options
+        )
+        return response.message_id
+
+    def upsert_schedule(self, schedule_id: str, destination: str, body: dict, cron: str) -> None:
+        """Create or replace the schedule with this id."""
+        self._call(
+            "create schedule", self._client.schedule.create_json,
+            destination=destination, cron=cron, body=body, schedule_id=schedule_id,
+        )
+
+    def delete_schedule(self, schedule_id: str) -> None:
+        """Delete a schedule; one that does not exist is already deleted."""
+        try:
+            self._client.schedule.delete(schedule_id)
+        except QStashError as exc:
+            if "404" not in str(exc) and "not found" not in str(exc).lower():
+                raise Unavailable(f"QStash refused to delete schedule {schedule_id}: {exc}") from exc
+        except (httpx.HTTPError, OSError) as exc:
+            raise Unavailable(f"QStash at {self._base} is unreachable (delete schedule): {exc}") from exc
+
+    def pause_schedule(self, schedule_id: str) -> None:
+        self._call("pause schedule", self._client.schedule.pause, schedule_id)
+
+    def resume_schedule(self, schedule_id: str) -> None:
+        self._call("resume schedule", self._client.schedule.resume, schedule_id)
+
+    def list_schedules(self) -> list[dict[str, Any]]:
+        """Every schedule as {scheduleId, destination, cron, body, isPaused}."""
+        schedules = self._call("list schedules", self._client.schedule.list)
+        return [
+            {
+                "scheduleId": s.schedule_id,
+                "destination": s.destination,
+                "cron": s.cron,
+                "body": s.body,
+                "isPaused": s.paused,
+            }
+            for s in schedules
+        ]
+
+
+def verify_signature(settings: Settings, signature: str | None, body: str, url: str) -> str | None:
+    """None when QStash signed this body for this URL; otherwise why not."""
+    if not signature:
+        return "missing Upstash-Signature header"
+    receiver = Receiver(settings.qstash_current_signing_key, settings.qstash_next_signing_key)
+    try:
+        receiver.verify(signature=signature, body=body, url=url, clock_tolerance=SIGNATURE_CLOCK_TOLERANCE)
+    except SignatureError as exc:
+        return str(exc)
+    except Exception as exc:  # a malformed token must be a 401, never a 500
+        return f"invalid signature: {exc}"
+    return None
+
+
+def body_json(raw: str) -> Any:
+    """Parse a delivered body; None when it is not JSON."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None

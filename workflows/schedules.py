@@ -1,0 +1,101 @@
+"""Workflow schedules in QStash: register, pause, delete, sync; next fire times; ticks.
+
+QStash is called before the database is written and outside any transaction, so an
+unreachable QStash fails the request with 503 and leaves the database unchanged.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from croniter import croniter
+
+from qstash_dev.cron import next_fire_times
+
+from extensions import db
+from models import Workflow
+from workflows import publishing
+from workflows.services import Services
+
+SWEEP_SCHEDULE_ID = "stepwise-sweep"
+SWEEP_CRON = "* * * * *"
+# A tick delivered a little early (clock skew) still belongs to the minute it was meant for.
+TICK_TOLERANCE = timedelta(seconds=30)
+
+
+def schedule_id(workflow_id: str) -> str:
+    """The QStash schedule id of a workflow (contract)."""
+    return f"wf-{workflow_id}"
+
+
+def qstash_cron(schedule: str, timezone: str) -> str:
+    """The cron QStash gets: prefixed `CRON_TZ=<tz> ` unless the workflow runs in UTC."""
+    return schedule if timezone == "UTC" else f"CRON_TZ={timezone} {schedule}"
+
+
+def register(services: Services, workflow_id: str, schedule: str, timezone: str) -> str:
+    """Create or replace (upsert) the workflow's schedule; returns its id."""
+    sid = schedule_id(workflow_id)
+    services.queue.upsert_schedule(
+        sid, services.url(publishing.TRIGGER_PATH), {"workflowId": workflow_id},
+        qstash_cron(schedule, timezone),
+    )
+    return sid
+
+
+def next_runs(workflow: Workflow, now: datetime, count: int = 5) -> list[str]:
+    """The next fire times, ISO 8601 with the offset of the workflow's timezone."""
+    if not workflow.schedule:
+        return []
+    times = next_fire_times(workflow.schedule, workflow.timezone, now, count)
+    return [t.isoformat() for t in times]
+
+
+def tick_time(schedule: str, timezone: str, delivered_at: datetime) -> datetime:
+    """The tick a schedule delivery belongs to: the latest fire time at or before delivery."""
+    zone = ZoneInfo(timezone)
+    reference = (delivered_at + TICK_TOLERANCE).astimezone(zone)
+    candidate = croniter(schedule, reference).get_prev(datetime)
+    # Snap to the shared DST rule, so both sides of a clock change name a tick the same way.
+    snapped = next_fire_times(schedule, timezone, candidate - timedelta(seconds=1), 1)
+    tick = snapped[0] if snapped and snapped[0] <= reference else candidate
+    return tick.astimezone(ZoneInfo("UTC")).replace(second=0, microsecond=0)
+
+
+def sync(services: Services) -> list[str]:
+    """Re-create every active workflow's schedule and the sweep; remove orphans. One line per change."""
+    lines: list[str] = []
+    existing = {s["scheduleId"]: s for s in services.queue.list_schedules()}
+    workflows = db.session.scalars(sa.select(Workflow).where(Workflow.schedule.is_not(None))).all()
+    wanted: set[str] = set()
+    for workflow in workflows:
+        sid = schedule_id(workflow.id)
+        wanted.add(sid)
+        cron = qstash_cron(workflow.schedule, workflow.timezone)
+        current = existing.get(sid)
+        if current is None or current["cron"] != cron or current["destination"] != services.url(publishing.TRIGGER_PATH):
+            register(services, workflow.id, workflow.schedule, workflow.timezone)
+            lines.append(f"{'created' if current is None else 'updated'} {sid} ({cron})")
+        if workflow.paused and not (current or {}).get("isPaused"):
+            services.queue.pause_schedule(sid)
+            lines.append(f"paused {sid}")
+        elif not workflow.paused and (current or {}).get("isPaused"):
+            services.queue.resume_schedule(sid)
+            lines.append(f"resumed {sid}")
+        if workflow.qstash_schedule_id != sid:
+            workflow.qstash_schedule_id = sid
+    db.session.commit()
+    for sid in existing:
+        if sid.startswith("wf-") and sid not in wanted:
+            services.queue.delete_schedule(sid)
+            lines.append(f"deleted orphan {sid}")
+    sweep = existing.get(SWEEP_SCHEDULE_ID)
+    sweep_url = services.url(publishing.SWEEP_PATH)
+    if sweep is None or sweep["cron"] != SWEEP_CRON or sweep["destination"] != sweep_url:
+        services.queue.upsert_schedule(SWEEP_SCHEDULE_ID, sweep_url, {}, SWEEP_CRON)
+        lines.append(f"{'created' if sweep is None else 'updated'} {SWEEP_SCHEDULE_ID} ({SWEEP_CRON})")
+    return lines
+
+

@@ -1,0 +1,109 @@
+"""JSON shapes of the API (contract: ARCHITECTURE.md section 4). camelCase, UTC `...Z`."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+from extensions import db
+from models import Approval, Asset, Run, Workflow
+from workflows.schedules import next_runs
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 UTC with a Z."""
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def workflow_json(workflow: Workflow, now: datetime) -> dict[str, Any]:
+    return {
+        "id": workflow.id,
+        "goal": workflow.goal,
+        "schedule": workflow.schedule,
+        "timezone": workflow.timezone,
+        "qstashScheduleId": workflow.qstash_schedule_id,
+        "paused": workflow.paused,
+        "overlap": workflow.overlap.value,
+        "steps": [
+            {
+                "index": step.index,
+                "toolName": step.tool_name,
+                "toolInput": step.tool_input,
+                "instruction": step.instruction,
+                "needsApproval": step.needs_approval,
+            }
+            for step in workflow.steps
+        ],
+        "createdAt": iso(workflow.created_at),
+        "updatedAt": iso(workflow.updated_at),
+        "nextRuns": [] if workflow.paused else next_runs(workflow, now),
+    }
+
+
+def approval_json(approval: Approval) -> dict[str, Any]:
+    step = approval.run_step
+    return {
+        "id": approval.id,
+        "runId": approval.run_id,
+        "workflowId": approval.run.workflow_id,
+        "stepIndex": step.step_index,
+        "toolName": step.tool_name,
+        "status": approval.status.value,
+        "proposedInput": approval.proposed_input,
+        "decidedInput": approval.decided_input,
+        "feedback": approval.feedback,
+        "decidedBy": approval.decided_by,
+        "decidedAt": iso(approval.decided_at),
+        "channel": approval.channel.value if approval.channel else None,
+        "expiresAt": iso(approval.expires_at),
+        "createdAt": iso(approval.created_at),
+    }
+
+
+def run_json(run: Run, detail: bool = True) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": run.id,
+        "workflowId": run.workflow_id,
+        "conversationId": run.conversation_id,
+        "status": run.status.value,
+        "trigger": run.trigger.value,
+        "scheduledFor": iso(run.scheduled_for),
+        "createdAt": iso(run.created_at),
+        "startedAt": iso(run.started_at),
+        "finishedAt": iso(run.finished_at),
+        "error": run.error,
+        "promptTokens": run.prompt_tokens,
+        "completionTokens": run.completion_tokens,
+        "costUsd": round(run.cost_usd, 6),
+    }
+    if not detail:
+        return body
+    body["steps"] = [
+        {
+            "index": step.step_index,
+            "toolName": step.tool_name,
+            "status": step.status.value,
+            "attempts": step.attempts,
+            "input": step.input,
+            "output": step.output,
+            "error": step.error,
+            "needsApproval": step.needs_approval,
+            "instruction": step.instruction,
+            "startedAt": iso(step.started_at),
+            "finishedAt": iso(step.finished_at),
+            "promptTokens": step.prompt_tokens,
+            "completionTokens": step.completion_tokens,
+        }
+        for step in run.steps
+    ]
+    approvals = db.session.scalars(sa.select(Approval).where(Approval.run_id == run.id).order_by(Approval.id))
+    body["approvals"] = [approval_json(a) for a in approvals]
+    assets = db.session.scalars(sa.select(Asset).where(Asset.run_id == run.id).order_by(Asset.id))
+    body["assets"] = [
+        {"id": a.id, "stepIndex": a.step_index, "kind": a.kind, "title": a.title, "mimeType": a.mime_type}
+        for a in assets
+    ]
+    return body
