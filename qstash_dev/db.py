@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS messages (
     finished_at REAL
 );
 CREATE INDEX IF NOT EXISTS messages_due ON messages(state, next_attempt_at);
-CREATE INDEX IF NOT EXISTS messages_queue ON messages(queue, state, seq);
+CREATE INDEX IF NOT EXISTS messages_by_queue ON messages(queue, state, retried, seq);
 CREATE INDEX IF NOT EXISTS messages_finished ON messages(finished_at);
 
 CREATE TABLE IF NOT EXISTS dedup (

@@ -10,8 +10,6 @@ import email.utils
 import logging
 import time
 
-import httpx
-
 from . import ids, messages
 from .callbacks import followups
 from .config import Config
@@ -19,6 +17,7 @@ from .db import Database
 from .messages import Attempt, Outcome, Response
 from .retry_delay import MAX_DELAY_SECONDS, default_backoff, evaluate_ms
 from .signing import sign
+from .transport import Transport, TransportError
 
 __all__ = ["Deliverer", "decide", "retry_delay_seconds", "canonical_header"]
 
@@ -77,41 +76,36 @@ def decide(attempt: Attempt, response: Response, now: float, scale: float) -> Ou
 
 
 class Deliverer:
-    """Makes attempts over one shared HTTP client."""
+    """Makes attempts and records their outcomes."""
 
     def __init__(self, db: Database, config: Config) -> None:
         self._db = db
         self._config = config
-        self._client = httpx.Client(
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=config.workers * 2, max_keepalive_connections=config.workers),
-        )
+        self._transport = Transport(max_body=MAX_RECORDED_BODY)
 
-    def _headers(self, attempt: Attempt) -> httpx.Headers:
+    def _headers(self, attempt: Attempt) -> list[tuple[str, str]]:
         """Forwarded headers plus Upstash's own; Upstash's win a clash."""
-        headers = httpx.Headers(attempt.headers)
         row = attempt.row
-        headers["User-Agent"] = "Upstash-QStash"
-        headers["Upstash-Message-Id"] = attempt.id
-        headers["Upstash-Retried"] = str(attempt.retried)
-        headers["Upstash-Caller-Ip"] = row["caller_ip"] or "127.0.0.1"
-        if row["schedule_id"]:
-            headers["Upstash-Schedule-Id"] = row["schedule_id"]
-        headers["Upstash-Signature"] = sign(self._config.current_signing_key, attempt.url, attempt.body)
-        return headers
+        own = [
+            ("User-Agent", "Upstash-QStash"),
+            ("Upstash-Message-Id", attempt.id),
+            ("Upstash-Retried", str(attempt.retried)),
+            ("Upstash-Caller-Ip", row["caller_ip"] or "127.0.0.1"),
+            *([("Upstash-Schedule-Id", row["schedule_id"])] if row["schedule_id"] else []),
+            ("Upstash-Signature", sign(self._config.current_signing_key, attempt.url, attempt.body)),
+        ]
+        taken = {name.lower() for name, _ in own} | {"host", "content-length", "connection", "transfer-encoding"}
+        return [(n, v) for n, v in attempt.headers if n.lower() not in taken] + own
 
     def send(self, attempt: Attempt) -> Response:
-        """Make the HTTP request; network errors become status 0."""
+        """Make the HTTP request; no response at all becomes status 0."""
         timeout = attempt.timeout or self._config.default_timeout
         try:
-            reply = self._client.request(attempt.method, attempt.url, headers=self._headers(attempt),
-                                         content=attempt.body or None, timeout=timeout)
-        except httpx.TimeoutException:
-            return Response(0, error=f"timed out after {timeout:g}s")
-        except httpx.HTTPError as exc:
-            return Response(0, error=f"{type(exc).__name__}: {exc}")
-        headers = [(canonical_header(k), v) for k, v in reply.headers.multi_items()]
-        return Response(reply.status_code, headers, reply.content[:MAX_RECORDED_BODY])
+            reply = self._transport.request(attempt.method, attempt.url, self._headers(attempt), attempt.body,
+                                            timeout)
+        except TransportError as exc:
+            return Response(0, error=str(exc))
+        return Response(reply.status, [(canonical_header(k), v) for k, v in reply.headers], reply.body)
 
     def attempt(self, attempt: Attempt) -> None:
         """Send one attempt and commit its outcome (and callbacks) in one transaction."""
@@ -122,7 +116,3 @@ class Deliverer:
             applied = messages.finish(conn, attempt, outcome, now)
         if not applied:
             log.info("message %s was cancelled during its attempt", attempt.id)
-
-    def close(self) -> None:
-        """Close the HTTP client."""
-        self._client.close()

@@ -73,8 +73,6 @@ class Engine:
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-        if not any(thread.is_alive() for thread in self._threads):
-            self._deliverer.close()
 
     def _schedule_loop(self) -> None:
         """Fire, claim, sleep until the next due time or a change; repeat."""

@@ -130,24 +130,23 @@ def _claimable(conn: sqlite3.Connection, now: float, limit: int) -> list[sqlite3
     rows = conn.execute(
         "SELECT * FROM messages WHERE state = 'pending' AND queue IS NULL AND next_attempt_at <= ?"
         " ORDER BY next_attempt_at, seq LIMIT ?", (now, limit)).fetchall()
-    queues = conn.execute(
-        "SELECT DISTINCT m.queue, COALESCE(q.parallelism, 1) AS parallelism, COALESCE(q.paused, 0) AS paused"
-        " FROM messages m LEFT JOIN queues q ON q.name = m.queue"
-        " WHERE m.state = 'pending' AND m.queue IS NOT NULL AND m.next_attempt_at <= ?", (now,)).fetchall()
-    for q in queues:
-        if q["paused"] or len(rows) >= limit:
-            continue
+    # The queues table is small; each query below is an index range (queue, state, retried, seq).
+    for queue in conn.execute("SELECT name, parallelism FROM queues WHERE paused = 0").fetchall():
+        if len(rows) >= limit:
+            break
+        name = queue["name"]
         # A message waiting for its retry keeps its slot: a queue delivers in order.
         holders = conn.execute(
-            "SELECT COUNT(*) FROM messages WHERE queue = ? AND (state = 'active'"
-            " OR (state = 'pending' AND retried > 0))", (q["queue"],)).fetchone()[0]
+            "SELECT (SELECT COUNT(*) FROM messages WHERE queue = ? AND state = 'active')"
+            " + (SELECT COUNT(*) FROM messages WHERE queue = ? AND state = 'pending' AND retried > 0)",
+            (name, name)).fetchone()[0]
         retrying = conn.execute(
-            "SELECT * FROM messages WHERE queue = ? AND state = 'pending' AND retried > 0"
-            " AND next_attempt_at <= ? ORDER BY seq", (q["queue"], now)).fetchall()
+            "SELECT * FROM messages INDEXED BY messages_by_queue WHERE queue = ? AND state = 'pending' AND retried > 0"
+            " AND next_attempt_at <= ? ORDER BY seq", (name, now)).fetchall()
         fresh = conn.execute(
-            "SELECT * FROM messages WHERE queue = ? AND state = 'pending' AND retried = 0"
+            "SELECT * FROM messages INDEXED BY messages_by_queue WHERE queue = ? AND state = 'pending' AND retried = 0"
             " AND next_attempt_at <= ? ORDER BY seq LIMIT ?",
-            (q["queue"], now, max(0, q["parallelism"] - holders))).fetchall()
+            (name, now, max(0, queue["parallelism"] - holders))).fetchall()
         rows.extend(retrying + fresh)
     return rows[:limit]
 
