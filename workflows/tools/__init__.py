@@ -1,15 +1,14 @@
 """The tool registry: every tool a step can run, by name."""
 from __future__ import annotations
 
-from workflows.tools import compose, fetch_feed, fetch_page, http_request, send_email, write
+from workflows.tools import compose, fetch_feed, fetch_page, http_request, linkedin_post, send_email, write
 from workflows.tools.base import Tool
 from workflows.tools.schema import validate_input
 
-# `linkedin_post` joins this tuple when the LinkedIn issue lands.
 REGISTRY: dict[str, Tool] = {
     tool.name: tool
     for tool in (fetch_feed.TOOL, fetch_page.TOOL, write.TOOL, compose.TOOL, send_email.TOOL,
-                 http_request.TOOL)
+                 http_request.TOOL, linkedin_post.TOOL)
 }
 
 

@@ -105,6 +105,8 @@ class ToolContext:
     llm: LLM | None = None
     # Credentials a tool needs (e.g. LinkedIn), loaded and decrypted by the runner.
     credentials: dict[str, Any] = field(default_factory=dict)
+    # LINKEDIN_API_BASE, for linkedin_post (tests point it at a local stand-in).
+    linkedin_api_base: str = "https://api.linkedin.com"
 
 
 @dataclass(frozen=True)
