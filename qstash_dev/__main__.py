@@ -8,7 +8,7 @@ import sys
 import threading
 from types import FrameType
 
-from .app import QStashDev
+from .service import QStashDev
 from .config import load_config
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from typing import Any
 
@@ -56,9 +57,19 @@ def _cursor(req: Request) -> int | None:
         raise ApiError(400, "cursor is not one this server returned") from None
 
 
+def _dlq_where(req: Request) -> tuple[list[str], list[Any]]:
+    """Conditions from the filters and, when given, `?dlqIds=` (repeated)."""
+    clauses, params = _where(req, _DLQ_FILTERS)
+    ids = req.query.get("dlqIds")
+    if ids:
+        clauses.append(f"d.dlq_id IN ({', '.join('?' * len(ids))})")
+        params += ids
+    return clauses, params
+
+
 def list_dlq(ctx: Context, req: Request) -> Reply:
     """GET /v2/dlq: earliest first, `count` (max 100) at a time with a `cursor`."""
-    clauses, params = _where(req, _DLQ_FILTERS)
+    clauses, params = _dlq_where(req)
     cursor, count = _cursor(req), _count(req, 100)
     if cursor is not None:
         clauses.append("d.rowid > ?")
@@ -73,7 +84,7 @@ def list_dlq(ctx: Context, req: Request) -> Reply:
     return Reply(200, body)
 
 
-def _dlq_row(conn: Any, dlq_id: str) -> Any:
+def _dlq_row(conn: sqlite3.Connection, dlq_id: str) -> sqlite3.Row:
     """One DLQ entry joined with its message, or a 404."""
     row = conn.execute(f"{_DLQ_SELECT} WHERE d.dlq_id = ?", (dlq_id,)).fetchone()
     if row is None:
@@ -106,14 +117,18 @@ def _dlq_ids(req: Request) -> list[str] | None:
 
 
 def delete_dlq_many(ctx: Context, req: Request) -> Reply:
-    """DELETE /v2/dlq with {"dlqIds": [...]}."""
-    ids = _dlq_ids(req) or []
+    """DELETE /v2/dlq: `dlqIds` (JSON body or query), else every entry matching the filters."""
+    ids = _dlq_ids(req)
     with ctx.db.write() as conn:
+        if ids is None:
+            clauses, params = _where(req, _DLQ_FILTERS)
+            ids = [row["dlq_id"] for row in conn.execute(
+                f"{_DLQ_SELECT} WHERE {' AND '.join(clauses)}", params).fetchall()]
         deleted = sum(conn.execute("DELETE FROM dlq WHERE dlq_id = ?", (i,)).rowcount for i in ids)
     return Reply(200, {"deleted": deleted})
 
 
-def _republish(conn: Any, req: Request, row: Any) -> str:
+def _republish(conn: sqlite3.Connection, req: Request, row: sqlite3.Row) -> str:
     """Publish a DLQ message again (request headers override its settings) and drop the entry."""
     pairs = [("Upstash-Method", row["method"]), ("Upstash-Retries", str(row["max_retries"]))]
     pairs += [(n, v) if n.lower() == "content-type" else (f"Upstash-Forward-{n}", v)

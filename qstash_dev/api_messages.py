@@ -114,17 +114,29 @@ def cancel_message(ctx: Context, req: Request, message_id: str) -> Reply:
         count = messages.cancel(conn, time.time(), "id = ?", (message_id,))
     if not count:
         raise ApiError(404, f"message {message_id} not found or already finished")
-    return Reply(202)
+    return Reply(200, {"cancelled": count})  # the JS SDK parses this reply; the Python SDK ignores it
 
 
-_CANCEL_FILTERS = {"queueName": "queue", "url": "url", "scheduleId": "schedule_id", "label": "label"}
+_CANCEL_FILTERS = {"queueName": "queue", "url": "url", "scheduleId": "schedule_id", "label": "label",
+                   "callerIp": "caller_ip"}
 
 
-def cancel_messages(ctx: Context, req: Request) -> Reply:
-    """DELETE /v2/messages: by `messageIds`, by filters, or all when the body is empty."""
+def _cancel_spec(req: Request) -> dict[str, Any]:
+    """What to cancel: the Python SDK sends a JSON body, the JS SDK query parameters."""
     spec = req.json(default={})
     if not isinstance(spec, dict):
         raise ApiError(400, "expected a JSON object like {\"messageIds\": [...]}")
+    if "messageIds" in req.query:
+        spec.setdefault("messageIds", req.query["messageIds"])
+    for key in _CANCEL_FILTERS:
+        if req.arg(key) is not None:
+            spec.setdefault(key, req.arg(key))
+    return spec
+
+
+def cancel_messages(ctx: Context, req: Request) -> Reply:
+    """DELETE /v2/messages: by `messageIds`, by filters, or all when neither is given."""
+    spec = _cancel_spec(req)
     clauses, params = ["1 = 1"], []
     ids = spec.get("messageIds")
     if ids is not None:

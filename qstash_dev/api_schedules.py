@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from typing import Any
 
@@ -16,7 +17,7 @@ __all__ = ["create_schedule", "list_schedules", "get_schedule", "delete_schedule
            "pause_queue", "resume_queue"]
 
 
-def _schedule_json(conn: Any, row: Any) -> dict[str, Any]:
+def _schedule_json(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
     """A schedule with the state of its last tick."""
     last = conn.execute("SELECT state FROM messages WHERE id = ?", (row["last_message_id"],)).fetchone()
     return schedule_json(row, last["state"] if last else None)
@@ -47,7 +48,7 @@ def list_schedules(ctx: Context, req: Request) -> Reply:
         return Reply(200, [_schedule_json(conn, row) for row in rows])
 
 
-def _schedule_row(conn: Any, schedule_id: str) -> Any:
+def _schedule_row(conn: sqlite3.Connection, schedule_id: str) -> sqlite3.Row:
     """The schedule's row, or a 404."""
     row = conn.execute("SELECT * FROM schedules WHERE id = ?", (schedule_id,)).fetchone()
     if row is None:
@@ -96,7 +97,7 @@ def fire_schedule(ctx: Context, req: Request, schedule_id: str) -> Reply:
     return Reply(200, {"messageId": message_id})
 
 
-def _lag(conn: Any, name: str) -> int:
+def _lag(conn: sqlite3.Connection, name: str) -> int:
     """Messages of a queue not yet delivered."""
     return conn.execute("SELECT COUNT(*) FROM messages WHERE queue = ? AND state IN ('pending', 'active')",
                         (name,)).fetchone()[0]

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from . import ids
 from .cron import next_fire_times, parse_cron
 from .messages import insert_message
-from .options import OptionError, Pairs, parse_options
+from .options import MessageOptions, OptionError, Pairs, parse_options
 
 __all__ = ["upsert", "tick", "fire_due", "next_fire_time", "set_paused", "next_after", "schedule_options"]
 
@@ -30,7 +30,7 @@ def next_after(cron_text: str, now: float) -> float:
     return next_fire_times(cron, tz, after, 1)[0].timestamp()
 
 
-def schedule_options(row: sqlite3.Row):
+def schedule_options(row: sqlite3.Row) -> MessageOptions:
     """The MessageOptions each tick of this schedule is published with."""
     pairs = [tuple(pair) for pair in json.loads(row["options"])]
     return parse_options(row["destination"], pairs)

@@ -84,6 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body are written separately; with Nagle on, each reply waits ~40 ms
     # for the client's delayed ACK.
     disable_nagle_algorithm = True
+    timeout = 120  # an idle kept-alive connection releases its thread after two minutes
     server_version = "qstash_dev"
     ctx: Context  # set by make_server
 
@@ -91,11 +92,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Read, dispatch and answer one request."""
         target, _, raw_query = self.path.partition("?")
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY_BYTES:
-                self.close_connection = True
-                raise ApiError(413, f"body is larger than {MAX_BODY_BYTES} bytes")
-            body = self.rfile.read(length) if length > 0 else b""
+            body = self._read_body()
             request = Request(
                 method=self.command, path=target, raw_query=raw_query,
                 query=parse_qs(raw_query, keep_blank_values=True), headers=list(self.headers.items()),
@@ -108,6 +105,45 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("error handling %s %s", self.command, target)
             reply = Reply(500, {"error": "internal error in qstash_dev; see its log"})
         self._send(reply)
+
+    def _read_body(self) -> bytes:
+        """The request body, by Content-Length or chunked, at most MAX_BODY_BYTES."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks, total = [], 0
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(chunks)
+                total += size
+                if total > MAX_BODY_BYTES:
+                    self.close_connection = True
+                    raise ApiError(413, f"body is larger than {MAX_BODY_BYTES} bytes")
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            self.close_connection = True
+            raise ApiError(400, "Content-Length is not a number") from None
+        if length > MAX_BODY_BYTES:
+            # Read it away first: closing on a client still writing would reset the
+            # connection before it could read the 413.
+            self._discard(length)
+            raise ApiError(413, f"body is larger than {MAX_BODY_BYTES} bytes")
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _discard(self, length: int) -> None:
+        """Skip a body (up to 10x the limit; past that, just close)."""
+        if length > 10 * MAX_BODY_BYTES:
+            self.close_connection = True
+            return
+        while length > 0:
+            chunk = self.rfile.read(min(length, 1 << 20))
+            if not chunk:
+                return  # the client hung up
+            length -= len(chunk)
 
     def _send(self, reply: Reply) -> None:
         """Write a JSON reply (or an empty body)."""

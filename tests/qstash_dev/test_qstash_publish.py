@@ -195,3 +195,20 @@ def test_per_attempt_timeout_fails_the_attempt(client: QStash, recorder: Recorde
     first, second = recorder.wait_for(2, path="/hang", timeout=6)
     assert second.header("Upstash-Retried") == "1"
     assert 1.0 <= second.time - first.time < 1.8  # gave up after 1 s, retried 100 ms later
+
+
+def test_chunked_request_bodies_are_accepted(api: httpx.Client, recorder: Recorder) -> None:
+    def chunks():
+        yield b'{"part": '
+        yield b'"one"}'
+
+    response = api.post(f"/v2/publish/{recorder.url}/chunked", content=chunks(),
+                        headers={"Content-Type": "application/json"})
+    assert response.status_code == 201
+    [delivery] = recorder.wait_for(1, path="/chunked")
+    assert delivery.body == b'{"part": "one"}'
+
+
+def test_oversized_body_is_a_413(api: httpx.Client) -> None:
+    response = api.post("/v2/publish/http://127.0.0.1:9/x", content=b"x" * (10 * 1024 * 1024 + 1))
+    assert response.status_code == 413 and "larger" in response.json()["error"]
