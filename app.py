@@ -61,13 +61,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     with app.app_context():
         _configure_sqlite(db.engine)
 
-    from blueprints import api, auth, cli, dashboard, qstash
+    from blueprints import api, auth, cli, dashboard, linkedin, qstash
     from workflows.services import build_services
 
     app.extensions["stepwise"] = build_services(settings)
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(linkedin.bp)
     app.register_blueprint(qstash.bp)
     cli.register(app)
 
