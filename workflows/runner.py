@@ -29,8 +29,8 @@ from workflows import publishing, references, runs
 from workflows.context import build_context
 from workflows.services import Services
 from workflows.tools import get_tool, validate_input
-from workflows.tools.base import Delivery, RetryableToolError, ToolError
-from workflows.transitions import Reply, Usage, complete, fail, ok, propose, release
+from workflows.tools.base import Delivery, RetryableToolError, ToolError, Usage
+from workflows.transitions import Reply, complete, fail, ok, propose, release
 
 log = logging.getLogger(__name__)
 
@@ -242,18 +242,8 @@ def _execute(services: Services, run_id: int, step_id: int, token: str) -> Reply
     except Exception as exc:  # a bug in a tool: retry, and leave a trace in the log
         log.exception("tool %s crashed on run %s step %s", tool.name, run_id, step_index)
         return release(services, step, token, f"internal error in {tool.name}: {exc}", None)
-    usage = _plus(usage, getattr(result, "usage", None))
+    usage = usage + result.usage
     return complete(services, run, step, token, tool_input, result, usage, call)
-
-
-def _plus(usage: Usage, extra: Any) -> Usage:
-    if not extra:
-        return usage
-    return Usage(
-        usage.prompt_tokens + getattr(extra, "prompt_tokens", 0),
-        usage.completion_tokens + getattr(extra, "completion_tokens", 0),
-        usage.cost_usd + getattr(extra, "cost_usd", 0.0),
-    )
 
 
 def _mark_effect_started(services: Services, step_id: int, token: str) -> bool:

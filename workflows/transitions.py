@@ -17,7 +17,7 @@ from extensions import db
 from models import Approval, Asset, Message, Run, RunStatus, RunStep, StepStatus
 from workflows import outbox, publishing, runs
 from workflows.services import Services
-from workflows.tools.base import ToolResult
+from workflows.tools.base import ToolResult, Usage
 
 
 @dataclass
@@ -31,13 +31,6 @@ class Reply:
 
 def ok(message: str, **extra: Any) -> Reply:
     return Reply(200, {"status": message, **extra})
-
-
-@dataclass(frozen=True)
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
 
 
 def _guarded(step_id: int, token: str, **values: Any) -> bool:
