@@ -91,8 +91,11 @@ def resume_schedule(ctx: Context, req: Request, schedule_id: str) -> Reply:
 
 def fire_schedule(ctx: Context, req: Request, schedule_id: str) -> Reply:
     """POST /_dev/schedules/{id}/fire: publish one tick now; the regular ticks are unchanged."""
-    with ctx.db.write() as conn:
-        message_id = schedules.tick(conn, _schedule_row(conn, schedule_id), time.time(), advance=False)
+    try:
+        with ctx.db.write() as conn:
+            message_id = schedules.tick(conn, _schedule_row(conn, schedule_id), time.time(), advance=False)
+    except ValueError as exc:
+        raise ApiError(409, f"schedule {schedule_id} cannot fire: {exc}") from None
     ctx.engine.wake()
     return Reply(200, {"messageId": message_id})
 

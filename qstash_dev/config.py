@@ -69,7 +69,10 @@ def _parser() -> argparse.ArgumentParser:
 def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None,
                 cwd: Path | None = None) -> Config:
     """Build the Config from arguments, the environment and `.env` (environment wins)."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.db.strip() == ":memory:" or args.db.startswith("file::memory:"):
+        parser.error("--db must be a file: qstash_dev keeps messages and schedules across restarts")
     env = dict(environ if environ is not None else os.environ)
     dotenv_path = (cwd or Path.cwd()) / ".env"
     file_values = {k: v for k, v in dotenv_values(dotenv_path).items() if v} if dotenv_path.is_file() else {}

@@ -9,6 +9,7 @@ once, not once per missed tick.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from datetime import datetime, timezone
 
@@ -18,6 +19,8 @@ from .messages import insert_message
 from .options import MessageOptions, OptionError, Pairs, parse_options
 
 __all__ = ["upsert", "tick", "fire_due", "next_fire_time", "set_paused", "next_after", "schedule_options"]
+
+log = logging.getLogger("qstash_dev")
 
 # Headers that shape the schedule itself rather than each tick's message.
 _NOT_PER_TICK = {"authorization", "upstash-cron", "upstash-schedule-id", "content-length", "host"}
@@ -61,9 +64,11 @@ def upsert(conn: sqlite3.Connection, *, schedule_id: str | None, cron_text: str,
 
 def tick(conn: sqlite3.Connection, row: sqlite3.Row, now: float, *, advance: bool) -> str:
     """Publish one tick of a schedule; with `advance`, move its next fire time past now."""
-    message_id = insert_message(conn, schedule_options(row), row["body"], now=now,
-                                schedule_id=row["id"], caller_ip=row["caller_ip"])
+    # Everything that can fail comes before the insert, so a failed tick leaves no message.
+    opts = schedule_options(row)
     next_fire = next_after(row["cron"], now) if advance else row["next_fire_at"]
+    message_id = insert_message(conn, opts, row["body"], now=now, schedule_id=row["id"],
+                                caller_ip=row["caller_ip"])
     conn.execute("UPDATE schedules SET last_fire_at = ?, last_message_id = ?, next_fire_at = ? WHERE id = ?",
                  (now, message_id, next_fire, row["id"]))
     return message_id
@@ -73,11 +78,17 @@ def fire_due(conn: sqlite3.Connection, now: float) -> list[str]:
     """Fire every due schedule once; a paused one only moves on. Return the new message ids."""
     fired = []
     for row in conn.execute("SELECT * FROM schedules WHERE next_fire_at <= ?", (now,)).fetchall():
-        if row["paused"]:
-            conn.execute("UPDATE schedules SET next_fire_at = ? WHERE id = ?",
-                         (next_after(row["cron"], now), row["id"]))
-        else:
-            fired.append(tick(conn, row, now, advance=True))
+        try:
+            if row["paused"]:
+                conn.execute("UPDATE schedules SET next_fire_at = ? WHERE id = ?",
+                             (next_after(row["cron"], now), row["id"]))
+            else:
+                fired.append(tick(conn, row, now, advance=True))
+        except ValueError:
+            # A cron or option that no longer parses (say, a zone gone from tzdata) must not
+            # stop every other schedule and message: skip this one for an hour.
+            log.exception("schedule %s cannot fire; retrying in an hour", row["id"])
+            conn.execute("UPDATE schedules SET next_fire_at = ? WHERE id = ?", (now + 3600, row["id"]))
     return fired
 
 

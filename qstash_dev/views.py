@@ -7,7 +7,8 @@ import json
 import sqlite3
 from typing import Any, Iterable
 
-from .options import callback_options
+from .cron import parse_cron
+from .options import MessageOptions, callback_options
 from .schedules import schedule_options
 
 __all__ = ["header_map", "b64", "body_fields", "message_json", "dlq_json", "event_json",
@@ -119,9 +120,15 @@ def event_json(row: sqlite3.Row) -> dict[str, Any]:
 
 def schedule_json(row: sqlite3.Row, last_state: str | None) -> dict[str, Any]:
     """A schedule as GET /v2/schedules/{id} returns it."""
-    opts = schedule_options(row)
+    error = None
+    try:
+        parse_cron(row["cron"])
+        opts = schedule_options(row)
+    except ValueError as exc:  # a cron or options that no longer parse: show the schedule anyway
+        opts, error = MessageOptions(url=row["destination"]), str(exc)
     config = json.dumps(opts.callback_config), json.dumps(opts.failure_callback_config)
     return _compact({
+        "error": error,
         "scheduleId": row["id"],
         "cron": row["cron"],
         "createdAt": row["created_at"],

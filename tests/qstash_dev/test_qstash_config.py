@@ -76,3 +76,8 @@ def test_busy_port_is_a_clear_error(tmp_path: Path) -> None:
                                  str(tmp_path / "b.db")], cwd=REPO_ROOT, capture_output=True, text=True, timeout=20)
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{first.port}" in result.stderr
+
+
+def test_memory_database_is_refused() -> None:
+    with pytest.raises(SystemExit):
+        load_config(["--db", ":memory:"], environ={})

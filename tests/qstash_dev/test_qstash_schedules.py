@@ -169,3 +169,29 @@ def test_ticks_missed_while_down_fire_once_and_paused_ones_not_at_all(
     assert recorder.received("/paused") == []
     after = sdk.schedule.get(active).next_schedule_time
     assert time.time() * 1000 < after <= (time.time() + 60) * 1000
+
+
+def test_a_schedule_that_cannot_fire_does_not_stop_the_others(
+        stoppable: QStashDevProcess, recorder: Recorder,
+        set_schedule_due: Callable[[Path, str, float], None]) -> None:
+    import sqlite3
+
+    sdk = QStash(stoppable.token, base_url=stoppable.url, retry=False)
+    broken = sdk.schedule.create(destination=f"{recorder.url}/broken", cron="* * * * *")
+    healthy = sdk.schedule.create(destination=f"{recorder.url}/healthy", cron="* * * * *")
+    stoppable.stop()
+    with sqlite3.connect(stoppable.db_path) as conn:  # as if tzdata had lost the zone
+        conn.execute("UPDATE schedules SET cron = 'CRON_TZ=Gone/Zone * * * * *' WHERE id = ?", (broken,))
+    conn.close()
+    for schedule_id in (broken, healthy):
+        set_schedule_due(stoppable.db_path, schedule_id, time.time() - 60)
+    stoppable.start()
+
+    recorder.wait_for(1, path="/healthy", timeout=5)
+    message_id = sdk.message.publish(url=f"{recorder.url}/still-delivering", body="x").message_id
+    [delivery] = recorder.wait_for(1, path="/still-delivering", timeout=5)
+    assert delivery.header("Upstash-Message-Id") == message_id
+    assert recorder.received("/broken") == []
+    assert "schedule " + broken + " cannot fire" in stoppable.log()
+    assert "Gone/Zone" in sdk.schedule.get(broken).error  # still listed, with the reason
+    assert len(sdk.schedule.list()) == 2
