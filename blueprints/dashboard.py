@@ -7,7 +7,8 @@ from flask_login import current_user, login_required
 
 from blueprints.render import page_or_fragment
 from extensions import db
-from workflows import accounts, queries
+from models import utcnow
+from workflows import accounts, linkedin, queries
 from workflows.errors import Invalid
 
 bp = Blueprint("dashboard", __name__)
@@ -39,8 +40,16 @@ def approvals():
 @bp.get("/settings")
 @login_required
 def settings():
-    """Account settings: API tokens."""
-    return render_template("dashboard/settings.html", tokens=accounts.user_tokens(current_user))
+    """Account settings: API tokens and the LinkedIn connection."""
+    return render_template("dashboard/settings.html", **_settings_context())
+
+
+def _settings_context(**extra: object) -> dict:
+    return {
+        "tokens": accounts.user_tokens(current_user),
+        "linkedin": linkedin.credential_status(current_user.id, utcnow()),
+        **extra,
+    }
 
 
 @bp.post("/settings/tokens")
@@ -54,11 +63,8 @@ def create_token():
     except Invalid as exc:
         error = exc.message
     return page_or_fragment(
-        "dashboard/settings.html",
-        "dashboard/_tokens.html",
-        tokens=accounts.user_tokens(current_user),
-        new_token=new_token,
-        token_error=error,
+        "dashboard/settings.html", "dashboard/_tokens.html",
+        **_settings_context(new_token=new_token, token_error=error),
     )
 
 
@@ -68,9 +74,7 @@ def revoke_token(token_id: int):
     """Revoke one of the user's API tokens."""
     if not accounts.revoke_token(current_user, token_id):
         abort(404)
-    return page_or_fragment(
-        "dashboard/settings.html", "dashboard/_tokens.html", tokens=accounts.user_tokens(current_user)
-    )
+    return page_or_fragment("dashboard/settings.html", "dashboard/_tokens.html", **_settings_context())
 
 
 @bp.get("/healthz")

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from extensions import db
 from models import Run, RunStatus, RunStep
-from workflows import publishing
+from workflows import linkedin, publishing
 from workflows.services import Services
 from workflows.tools.base import Tool, ToolContext
 
@@ -72,8 +72,9 @@ def build_context(services: Services, run: Run, step: RunStep, tool: Tool) -> To
         previous_run_links=previous_links,
         llm=services.llm,
         credentials=credentials,
+        linkedin_api_base=services.settings.linkedin_api_base,
     )
 
 
 # Tools that need a user's stored secret name a loader here (tool name -> loader).
-CREDENTIAL_LOADERS: dict[str, Any] = {}
+CREDENTIAL_LOADERS: dict[str, Any] = {"linkedin_post": linkedin.step_credentials}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from workflows import definitions
-from workflows.errors import Invalid
+from workflows.errors import Invalid, Unavailable
 from workflows.manage import NO_LLM, Planner
 from workflows.services import Services
 
@@ -15,9 +15,14 @@ def planner_for(services: Services) -> Planner | None:
         return None
 
     def plan(goal: str) -> list[dict[str, Any]]:
+        from workflows.llm import LLMRefused, LLMUnavailable
         from workflows.planner import plan as ask_model
 
-        steps, _usage = ask_model(goal, services.llm, definitions.step_problems)
+        try:
+            steps, _usage = ask_model(goal, services.llm, definitions.step_problems)
+        except (LLMUnavailable, LLMRefused) as exc:
+            # Either way the server side must act (a key, a model name, a running server).
+            raise Unavailable(f"the language model could not plan this goal: {exc}") from exc
         # Approval comes from the tool's policy, never from the model.
         return [{k: v for k, v in step.items() if k != "needsApproval"} for step in steps]
 

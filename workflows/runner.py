@@ -236,7 +236,8 @@ def _execute(services: Services, run_id: int, step_id: int, token: str) -> Reply
     try:
         result = tool.run(tool_input, ctx)
     except RetryableToolError as exc:
-        return release(services, step, token, str(exc), exc.retry_after)
+        # A tool raises this only when its effect certainly did not happen.
+        return release(services, step, token, str(exc), exc.retry_after, effect_never_started=True)
     except ToolError as exc:
         return fail(services, run, step, token, str(exc), owner_email, goal)
     except Exception as exc:  # a bug in a tool: retry, and leave a trace in the log

@@ -202,11 +202,16 @@ def fail(services: Services, run: Run, step: RunStep, token: str | None, message
 
 def release(services: Services, step: RunStep, token: str, message: str,
             retry_after: float | None, call_messages: list[dict] | None = None,
-            usage: Usage | None = None) -> Reply:
-    """A retryable failure: give the claim back and let QStash retry with backoff."""
+            usage: Usage | None = None, effect_never_started: bool = False) -> Reply:
+    """A retryable failure: give the claim back and let QStash retry with backoff.
+
+    `effect_never_started`: an at-most-once tool said nothing reached the other side, so the
+    next attempt may try again instead of failing "outcome unknown".
+    """
     usage = usage or Usage()
+    extra = {"effect_started_at": None} if effect_never_started else {}
     if _guarded(step.id, token, status=StepStatus.PENDING, claim_token=None,
-                lease_expires_at=None, error=message[:4000], **_usage_values(usage)):
+                lease_expires_at=None, error=message[:4000], **extra, **_usage_values(usage)):
         _add_usage(step.run_id, usage)
         if call_messages:
             append_messages(step.run.conversation_id, step.step_index, call_messages)
