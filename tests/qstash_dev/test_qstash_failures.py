@@ -148,8 +148,10 @@ def test_events_trace_a_message_through_its_states(client: QStash, recorder: Rec
     message_id = client.message.publish(url=f"{recorder.url}/traced", body="t", retries=1, retry_delay="10",
                                         label="trace-me").message_id
     recorder.wait_for(2, path="/traced")
-    time.sleep(0.2)
-    logs = client.log.list(filter={"message_id": message_id}).logs
+    deadline = time.monotonic() + 5
+    while (logs := client.log.list(filter={"message_id": message_id}).logs)[0].state != LogState.DELIVERED:
+        assert time.monotonic() < deadline, "the delivery was not recorded"
+        time.sleep(0.05)
     states = [log.state for log in reversed(logs)]  # newest first on the wire
     assert states == [LogState.CREATED, LogState.ACTIVE, LogState.ERROR, LogState.RETRY,
                       LogState.ACTIVE, LogState.DELIVERED]

@@ -194,7 +194,7 @@ def test_per_attempt_timeout_fails_the_attempt(client: QStash, recorder: Recorde
                            retry_delay="100")
     first, second = recorder.wait_for(2, path="/hang", timeout=6)
     assert second.header("Upstash-Retried") == "1"
-    assert 1.0 <= second.time - first.time < 1.8  # gave up after 1 s, retried 100 ms later
+    assert 1.0 <= second.time - first.time < 2.5  # gave up after 1 s, retried 100 ms later
 
 
 def test_chunked_request_bodies_are_accepted(api: httpx.Client, recorder: Recorder) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import pytest
 from qstash import QStash
 
 from tests.support.recorder import Recorder
@@ -24,9 +23,9 @@ def test_failing_destination_is_retried_the_given_number_of_times(client: QStash
     assert [a.header("Upstash-Retried") for a in attempts] == ["0", "1", "2"]
     assert len({a.header("Upstash-Message-Id") for a in attempts}) == 1
     # Upstash's backoff e^(2.5 n) seconds, times the scale factor: ~0.12 s, then ~1.48 s.
-    first, second = gaps([a.time for a in attempts])
-    assert first == pytest.approx(math.exp(2.5) * SCALE, abs=0.1)
-    assert second == pytest.approx(math.exp(5) * SCALE, abs=0.25)
+    # Never early; a loaded machine may add a little.
+    for measured, expected in zip(gaps([a.time for a in attempts]), [math.exp(2.5) * SCALE, math.exp(5) * SCALE]):
+        assert expected - 0.02 <= measured <= expected + 0.4
 
 
 def test_retries_stop_once_the_destination_succeeds(client: QStash, recorder: Recorder) -> None:
@@ -45,10 +44,10 @@ def test_zero_retries_means_one_attempt(client: QStash, recorder: Recorder) -> N
 
 def test_retry_delay_expression_sets_the_gaps(client: QStash, recorder: Recorder) -> None:
     recorder.respond("/expr", status=500)
-    client.message.publish(url=f"{recorder.url}/expr", body="x", retries=3, retry_delay="100 * (1 + retried)")
-    attempts = recorder.wait_for(4, path="/expr", timeout=6)
-    for measured, expected in zip(gaps([a.time for a in attempts]), [0.1, 0.2, 0.3]):
-        assert measured == pytest.approx(expected, abs=0.08)
+    client.message.publish(url=f"{recorder.url}/expr", body="x", retries=2, retry_delay="300 * (1 + retried)")
+    attempts = recorder.wait_for(3, path="/expr", timeout=6)
+    for measured, expected in zip(gaps([a.time for a in attempts]), [0.3, 0.6]):
+        assert expected - 0.02 <= measured <= expected + 0.25
 
 
 def test_retry_after_header_is_honoured_as_given(client: QStash, recorder: Recorder) -> None:
