@@ -34,10 +34,12 @@ migrate: install
 	mkdir -p instance
 	$(FLASK) db upgrade
 
-# App on :$(PORT) and qstash_dev on :$(QSTASH_PORT); Ctrl-C stops both.
+# App on :$(PORT) and qstash_dev on :$(QSTASH_PORT); Ctrl-C stops both. Once qstash_dev
+# answers, `schedules sync` registers every workflow's schedule and the minute sweep.
 run: migrate
 	@trap 'kill 0' EXIT; \
 	$(PY) -m qstash_dev --host 127.0.0.1 --port $(QSTASH_PORT) --db instance/qstash_dev.db & \
+	( for i in $$(seq 1 30); do $(FLASK) schedules sync 2>/dev/null && break; sleep 1; done ) & \
 	$(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 test: install-dev browser

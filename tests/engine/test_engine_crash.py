@@ -1,0 +1,97 @@
+"""Crash safety: SIGKILL the app with runs in flight, start it again, and every run completes.
+
+The app runs as a real `flask run` subprocess here (not a thread), so the kill is a real kill.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import TEST_SECRET, clean_tables, create_user_with_token, make_app
+from tests.engine.conftest import compose, http_step
+from tests.support.qstash_server import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class AppProcess:
+    def __init__(self, port: int, env: dict[str, str], log: Path) -> None:
+        self.port, self.env, self.log = port, env, log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "app", "run", "--host", "127.0.0.1",
+             "--port", str(self.port), "--no-reload", "--no-debugger"],
+            cwd=ROOT, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise AssertionError(f"app did not start: {self.log.read_text()[-2000:]}")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+def test_sigkill_with_runs_in_flight_then_restart_completes_every_run_once(migrated, qstash, recorder, tmp_path):
+    recorder.respond("/slow", delay=0.8)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    app = make_app(migrated)
+    with app.app_context():
+        clean_tables()
+    _, token = create_user_with_token(app, "crash@example.com")
+    env = {**os.environ, "DATABASE_URL": migrated, "SECRET_KEY": TEST_SECRET, "APP_BASE_URL": url,
+           "QSTASH_URL": qstash.url, "STEP_TIMEOUT_SECONDS": "3", "STEP_RETRIES": "6"}
+    server = AppProcess(port, env, tmp_path / "app.log")
+    server.start()
+    api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    try:
+        workflow = api.post("/api/workflows", json={"goal": "Crash me", "steps": [
+            compose("before"), http_step(recorder.url + "/slow"), compose("after")]}).json()
+        run_ids = [api.post(f"/api/workflows/{workflow['id']}/runs").json()["runId"] for _ in range(4)]
+        recorder.wait_for(2, timeout=30, path="/slow")  # side effects are in flight
+        server.kill()
+        time.sleep(0.5)
+        server.start()
+
+        deadline = time.monotonic() + 90
+        pending = set(run_ids)
+        while pending and time.monotonic() < deadline:
+            for run_id in list(pending):
+                if api.get(f"/api/runs/{run_id}").json()["status"] in ("completed", "failed"):
+                    pending.discard(run_id)
+            time.sleep(0.2)
+        runs = {run_id: api.get(f"/api/runs/{run_id}").json() for run_id in run_ids}
+        assert all(r["status"] == "completed" for r in runs.values()), {
+            k: (r["status"], [s["status"] for s in r["steps"]], r["error"]) for k, r in runs.items()}
+
+        keys: dict[str, int] = defaultdict(int)
+        for request in recorder.received("/slow"):
+            keys[request.header("Idempotency-Key")] += 1
+        expected = {f"wf-{workflow['id']}-run-{run_id}-step-1" for run_id in run_ids}
+        assert set(keys) == expected, "each side effect carries exactly its step's one key"
+        for run in runs.values():
+            assert [s["status"] for s in run["steps"]] == ["completed"] * 3
+    finally:
+        api.close()
+        server.stop()
