@@ -23,6 +23,23 @@ DEV_NEXT_SIGNING_KEY = "sig_5ZB6DVzB1wjE8S6rZ7eenA8Pdnhs"
 
 DEFAULT_LLM_MODEL = "gpt-4o-mini"
 
+# USD per 1M tokens (prompt, completion), from the providers' public price lists; a run's
+# `costUsd` comes from here. A dated or provider-prefixed name ("gpt-4o-mini-2024-07-18",
+# "openai/gpt-4o") costs what its base model costs; a model missing here (a local one) costs 0.
+LLM_PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "o4-mini": (1.10, 4.40),
+    "o3-mini": (1.10, 4.40),
+    "o3": (2.00, 8.00),
+    "gpt-5": (1.25, 10.00),
+    "gpt-5-mini": (0.25, 2.00),
+    "gpt-5-nano": (0.05, 0.40),
+}
+
 
 class ConfigError(Exception):
     """A setting is missing or malformed; the message is one line naming the variable."""

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import openai
 
+from config import LLM_PRICES
 from workflows.tools.base import Usage
 
 if TYPE_CHECKING:
@@ -28,25 +29,9 @@ NO_LLM_MESSAGE = (
     "or OPENAI_BASE_URL for an OpenAI-compatible server such as Ollama or vLLM, then restart Stepwise."
 )
 DEFAULT_TIMEOUT = 60.0
+PRICES = LLM_PRICES  # the table lives in config.py with the other settings
 RETRYABLE_STATUSES = {408, 409, 429}  # and every 5xx: the SDK's own retry rule
 MAX_SERVER_MESSAGE = 500
-
-# USD per 1M tokens (prompt, completion), from the providers' public price lists. A dated or
-# provider-prefixed name ("gpt-4o-mini-2024-07-18", "openai/gpt-4o") costs what its base model
-# costs; a model missing here (a local one, say) costs 0.0.
-PRICES: dict[str, tuple[float, float]] = {
-    "gpt-4o-mini": (0.15, 0.60),
-    "gpt-4o": (2.50, 10.00),
-    "gpt-4.1": (2.00, 8.00),
-    "gpt-4.1-mini": (0.40, 1.60),
-    "gpt-4.1-nano": (0.10, 0.40),
-    "o4-mini": (1.10, 4.40),
-    "o3-mini": (1.10, 4.40),
-    "o3": (2.00, 8.00),
-    "gpt-5": (1.25, 10.00),
-    "gpt-5-mini": (0.25, 2.00),
-    "gpt-5-nano": (0.05, 0.40),
-}
 
 DRAFT_SYSTEM = """You are a careful writer working for Stepwise, a service that runs a person's \
 workflows. Write exactly the text the instructions ask for (a post, an email, a summary...), in \
