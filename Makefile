@@ -47,6 +47,7 @@ test: install-dev browser
 
 bench: install
 	$(PY) bench/qstash_dev.py
+	$(PY) bench/engine.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
