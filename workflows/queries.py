@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.orm import selectinload
 
 from extensions import db
 from models import Approval, ApprovalStatus, Run, Workflow
@@ -26,6 +27,8 @@ def approvals_for(
     )
     if status:
         query = query.where(Approval.status == status)
+    # The JSON shape reads each approval's step and run: load them with the page, not per row.
+    query = query.options(selectinload(Approval.run_step), selectinload(Approval.run))
     return paginate(query, [Approval.id], limit, cursor)
 
 

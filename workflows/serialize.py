@@ -15,7 +15,7 @@ def iso(value: datetime | None) -> str | None:
     """ISO 8601 UTC with a Z."""
     if value is None:
         return None
-    return value.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def workflow_json(workflow: Workflow, now: datetime) -> dict[str, Any]:

@@ -31,9 +31,8 @@ CHROMIUM_ARGS = [
 ]
 EMAIL = "ada@example.com"
 PASSWORD = "correct-horse-1"
-# A field whose label also holds its error message: match the start of the label only.
-EMAIL_FIELD = re.compile(r"^Email")
-PASSWORD_FIELD = re.compile(r"^Password")
+EMAIL_FIELD = re.compile(r"^Email$")
+PASSWORD_FIELD = re.compile(r"^Password$")
 # Playwright waits this long for an element (ms); a local page that takes longer is a failure.
 TIMEOUT_MS = 5_000
 

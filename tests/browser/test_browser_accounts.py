@@ -11,8 +11,8 @@ NAVIGATION = ("Workflows", "Approvals", "Settings")
 
 
 def field_error(page: Page, field_id: str):
-    """The error shown inside the label of a field, tied to it by aria-describedby."""
-    return page.locator(f"label[for={field_id}] #{field_id}-error")
+    """The error shown next to a field and tied to it by aria-describedby."""
+    return page.locator(f"#{field_id}-error")
 
 
 def expect_signed_in_navigation(page: Page) -> None:
@@ -34,6 +34,7 @@ def test_register_shows_errors_next_to_fields_then_lands_on_workflows(page: Page
     page.get_by_role("button", name="Create account").click()
     expect(field_error(page, "password")).to_have_text("Password must be at least 10 characters.")
     expect(page.get_by_label(PASSWORD_FIELD)).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label(PASSWORD_FIELD)).to_have_attribute("aria-describedby", "password-error")
     expect(field_error(page, "email")).to_have_count(0)
     expect(page.get_by_label(EMAIL_FIELD)).to_have_value(EMAIL)
 

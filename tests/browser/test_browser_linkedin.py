@@ -34,8 +34,8 @@ def test_paste_token_shows_field_errors_then_connected_with_expiry_warning(signe
     mark_document(page)
 
     save_token(page, ACCESS_TOKEN, "not a member id", "400")
-    expect(section.locator("label[for=linkedin-member_id] #linkedin-member_id-error")).to_have_text(MEMBER_ID_ERROR)
-    expect(section.locator("label[for=linkedin-expires_in_days] #linkedin-expires_in_days-error")).to_have_text(
+    expect(section.locator("#linkedin-member_id-error")).to_have_text(MEMBER_ID_ERROR)
+    expect(section.locator("#linkedin-expires_in_days-error")).to_have_text(
         "Enter a whole number of days from 1 to 365, or leave it empty.")
     expect(section.locator("#linkedin-member_id")).to_have_attribute("aria-invalid", "true")
     expect(section.locator("#linkedin-access_token-error")).to_have_count(0)
