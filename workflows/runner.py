@@ -6,7 +6,6 @@ across a tool call or a model call.
 """
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from dataclasses import dataclass
@@ -270,8 +269,3 @@ def _conversation(conversation_id: str) -> list[dict[str, Any]]:
             message["tool_call_id"] = row.tool_call_id
         messages.append(message)
     return messages
-
-
-def describe(value: Any) -> str:
-    """Compact JSON for messages and logs."""
-    return json.dumps(value, ensure_ascii=False)[:2000]

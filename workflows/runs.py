@@ -187,17 +187,6 @@ def cancel(services: Services, run: Run) -> bool:
     return True
 
 
-def previous_completed_run(workflow_id: str, before_run_id: int) -> Run | None:
-    """The last completed run of the workflow before this one (for `sinceLastRun`)."""
-    return db.session.scalar(
-        sa.select(Run)
-        .where(Run.workflow_id == workflow_id, Run.id < before_run_id,
-               Run.status == RunStatus.COMPLETED)
-        .order_by(Run.id.desc())
-        .limit(1)
-    )
-
-
 def lease_until(services: Services) -> datetime:
     """When a claim taken now expires."""
     return services.clock() + timedelta(seconds=services.settings.step_timeout_seconds)

@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from extensions import db
 from models import Approval, Outbox, PendingPublish, Run, RunStep
 from tests.engine.conftest import compose, http_step, sign
-from workflows import runs
 from workflows.errors import Unavailable
 
 

@@ -79,7 +79,7 @@ def test_model_429_with_retry_after_is_retried_and_completes(llm_stack, fake):
     approval = llm_stack.wait_approval(run_id)
     assert approval["proposedInput"]["subject"] == "S"
     assert len(fake.requests) == 2
-    assert fake.requests[1].time - fake.requests[0].time >= 0.9 if hasattr(fake.requests[0], "time") else True
+    assert llm_stack.run(run_id)["steps"][1]["attempts"] == 2
 
 
 def test_model_401_fails_the_step_with_a_readable_error(llm_stack, fake):

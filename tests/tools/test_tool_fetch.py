@@ -1,7 +1,7 @@
 """fetch_feed and fetch_page against real loopback servers."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pytest
 
