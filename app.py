@@ -62,7 +62,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         _configure_sqlite(db.engine)
 
     from blueprints import api, auth, cli, dashboard, linkedin, qstash
-    from workflows.services import build_services
+    from workflows.ports import build_services
 
     app.extensions["stepwise"] = build_services(settings)
     app.register_blueprint(auth.bp)
@@ -84,7 +84,8 @@ def _engine_options(url: str) -> dict[str, Any]:
 
 
 def _configure_sqlite(engine: Any) -> None:
-    """WAL, a long busy timeout, foreign keys, and IMMEDIATE write transactions (section 5).
+    """WAL, a long busy timeout, foreign keys, and IMMEDIATE write transactions
+    (docs/architecture.md, *Transactions on SQLite and PostgreSQL*).
 
     pysqlite's own transaction handling is switched off so that every transaction begins
     IMMEDIATE: two writers then queue on the lock instead of failing with "database is locked"

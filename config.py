@@ -1,4 +1,4 @@
-"""Settings from the environment and `.env` (ARCHITECTURE.md section 3).
+"""Settings from the environment and `.env` (docs/architecture.md, *Configuration*).
 
 Every value is parsed once at start-up; a malformed one stops the app with a single line that
 names the variable, so a typo in production fails loudly instead of at 3 a.m.

@@ -1,4 +1,4 @@
-"""SQLAlchemy models and status enums (ARCHITECTURE.md section 5).
+"""SQLAlchemy models and status enums (docs/architecture.md, *Data*).
 
 Enums are stored as plain strings (`native_enum=False`) so migrations stay simple on PostgreSQL.
 Timestamps are stored as naive UTC and handed to Python as aware UTC datetimes.
@@ -21,6 +21,15 @@ from extensions import db
 def utcnow() -> datetime:
     """The current time as an aware UTC datetime."""
     return datetime.now(timezone.utc)
+
+
+def iso(value: datetime | None, timespec: str = "milliseconds") -> str | None:
+    """ISO 8601 UTC with a Z (the API's timestamps); a naive datetime is taken to be UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 class UTCDateTime(sa.types.TypeDecorator):

@@ -1,4 +1,4 @@
-"""Benchmark the engine on the embedded stack (ARCHITECTURE.md section 12).
+"""Benchmark the engine on the embedded stack (docs/architecture.md, *Benchmarks*).
 
     .venv/bin/python bench/engine.py [--quick] [--database-url postgresql://...]
 
@@ -37,10 +37,19 @@ import sqlalchemy as sa  # noqa: E402
 from qstash import QStash  # noqa: E402
 
 from extensions import db  # noqa: E402
-from models import Approval, PendingPublish, Run, RunStatus, RunStep, Trigger, WorkflowStep, utcnow  # noqa: E402
+from models import (  # noqa: E402
+    Approval,
+    PendingPublish,
+    Run,
+    RunStatus,
+    RunStep,
+    Trigger,
+    WorkflowStep,
+    iso,  # noqa: E402
+    utcnow,
+)
 from tests.support.qstash_server import QStashDevProcess, free_port  # noqa: E402
 from tests.support.recorder import Recorder  # noqa: E402
-from workflows.serialize import iso  # noqa: E402
 
 TERMINAL = ("completed", "failed", "rejected", "cancelled", "expired", "skipped")
 EMAIL, PASSWORD = "bench@example.com", "bench-password-123"

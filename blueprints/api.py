@@ -1,4 +1,4 @@
-"""The JSON API (section 4), authenticated by Bearer token or session cookie."""
+"""The JSON API (docs/architecture.md, *HTTP surface*), authenticated by Bearer token or session cookie."""
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
@@ -7,10 +7,11 @@ from blueprints.common import domain_error, json_body, services
 from blueprints.openapi import document
 from blueprints.security import api_user
 from models import Channel, Trigger
-from workflows import approvals, manage, planning, queries, runs
-from workflows.errors import Conflict, DomainError, Invalid
-from workflows.pagination import parse_limit
-from workflows.serialize import approval_json, run_json, workflow_json
+from workflows.authoring import editing, owned, planning
+from workflows.authoring.pagination import parse_limit
+from workflows.authoring.serialize import approval_json, run_json, workflow_json
+from workflows.engine import approvals, runs
+from workflows.errors import Conflict, DomainError
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 bp.register_error_handler(DomainError, domain_error)
@@ -41,13 +42,13 @@ def openapi():
 def list_workflows():
     """The caller's workflows, newest first."""
     now = services().clock()
-    return _page(queries.workflows_for(g.user.id, *_page_params()), lambda w: workflow_json(w, now))
+    return _page(owned.workflows_for(g.user.id, *_page_params()), lambda w: workflow_json(w, now))
 
 
 @bp.post("/workflows")
 def create_workflow():
     """Create a workflow; without steps, the planner proposes them."""
-    workflow = manage.create_workflow(services(), g.user.id, json_body(), planning.planner_for(services()))
+    workflow = editing.create_workflow(services(), g.user.id, json_body(), planning.planner_for(services()))
     return jsonify(workflow_json(workflow, services().clock())), 201
 
 
@@ -60,28 +61,28 @@ def plan_workflow():
 @bp.get("/workflows/<workflow_id>")
 def get_workflow(workflow_id: str):
     """One workflow."""
-    return jsonify(workflow_json(manage.get_workflow(g.user.id, workflow_id), services().clock()))
+    return jsonify(workflow_json(owned.get_workflow(g.user.id, workflow_id), services().clock()))
 
 
 @bp.patch("/workflows/<workflow_id>")
 def update_workflow(workflow_id: str):
     """Change goal, schedule, timezone, steps, overlap or paused."""
-    workflow = manage.get_workflow(g.user.id, workflow_id)
-    workflow = manage.update_workflow(services(), workflow, json_body())
+    workflow = owned.get_workflow(g.user.id, workflow_id)
+    workflow = editing.update_workflow(services(), workflow, json_body())
     return jsonify(workflow_json(workflow, services().clock()))
 
 
 @bp.delete("/workflows/<workflow_id>")
 def delete_workflow(workflow_id: str):
     """Delete a workflow, its runs and its QStash schedule."""
-    manage.delete_workflow(services(), manage.get_workflow(g.user.id, workflow_id))
+    editing.delete_workflow(services(), owned.get_workflow(g.user.id, workflow_id))
     return "", 204
 
 
 @bp.post("/workflows/<workflow_id>/runs")
 def start_run(workflow_id: str):
     """Run now: always starts a run."""
-    workflow = manage.get_workflow(g.user.id, workflow_id)
+    workflow = owned.get_workflow(g.user.id, workflow_id)
     run = runs.start_now(services(), workflow, Trigger.API)
     return jsonify(runId=run.id, status=run.status.value), 202
 
@@ -89,38 +90,35 @@ def start_run(workflow_id: str):
 @bp.get("/workflows/<workflow_id>/runs")
 def list_runs(workflow_id: str):
     """A workflow's runs, newest first (`?status=`)."""
-    page = manage.list_runs(g.user.id, workflow_id, request.args.get("status"), *_page_params())
+    page = owned.runs_for(g.user.id, workflow_id, request.args.get("status"), *_page_params())
     return _page(page, lambda r: run_json(r, detail=False))
 
 
 @bp.get("/runs/<int:run_id>")
 def get_run(run_id: int):
     """One run with its steps, approvals and assets."""
-    return jsonify(run_json(manage.get_run(g.user.id, run_id)))
+    return jsonify(run_json(owned.get_run(g.user.id, run_id)))
 
 
 @bp.post("/runs/<int:run_id>/cancel")
 def cancel_run(run_id: int):
     """Cancel a run that has not finished."""
-    run = manage.get_run(g.user.id, run_id)
+    run = owned.get_run(g.user.id, run_id)
     if not runs.cancel(services(), run):
         raise Conflict(f"run {run_id} already finished ({run.status.value}); nothing to cancel")
-    return jsonify(run_json(manage.get_run(g.user.id, run_id)))
+    return jsonify(run_json(owned.get_run(g.user.id, run_id)))
 
 
 @bp.get("/approvals")
 def list_approvals():
     """The caller's approvals, newest first (`?status=pending`)."""
-    status = request.args.get("status") or None
-    if status and status not in {s.value for s in approvals.ApprovalStatus}:
-        raise Invalid("status must be one of pending, approved, rejected, revise, expired, cancelled", field="status")
-    return _page(queries.approvals_for(g.user.id, status, *_page_params()), approval_json)
+    return _page(owned.approvals_for(g.user.id, request.args.get("status"), *_page_params()), approval_json)
 
 
 @bp.post("/approvals/<int:approval_id>")
 def decide_approval(approval_id: int):
     """Approve (optionally with an edited toolInput), reject, or ask for changes."""
-    approval = approvals.get_approval(g.user.id, approval_id)
+    approval = owned.get_approval(g.user.id, approval_id)
     decision, feedback, tool_input = approvals.parse_decision(json_body())
     approval = approvals.decide(
         services(), approval, decision, decided_by=g.user.email, channel=Channel.API,

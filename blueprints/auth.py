@@ -1,4 +1,4 @@
-"""Accounts: register, log in, log out (section 4)."""
+"""Accounts: register, log in, log out (docs/architecture.md, *HTTP surface*)."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -11,8 +11,8 @@ from wtforms.validators import InputRequired
 
 from extensions import login_manager
 from models import User
-from workflows import accounts
 from workflows.errors import Invalid
+from workflows.integrations import accounts
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 

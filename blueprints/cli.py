@@ -5,8 +5,9 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from workflows import accounts, schedules
+from workflows.engine import schedules
 from workflows.errors import Invalid, Unavailable
+from workflows.integrations import accounts
 
 users = AppGroup("users", help="Manage user accounts.")
 tokens = AppGroup("tokens", help="Manage API tokens.")

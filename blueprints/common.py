@@ -6,7 +6,7 @@ from typing import Any
 from flask import current_app, jsonify, request
 
 from workflows.errors import DomainError, Malformed
-from workflows.services import Services
+from workflows.ports import Services
 
 
 def services() -> Services:

@@ -8,8 +8,9 @@ from flask_login import current_user, login_required
 from blueprints.render import page_or_fragment
 from extensions import db
 from models import utcnow
-from workflows import accounts, linkedin, queries
+from workflows.authoring import owned
 from workflows.errors import Invalid
+from workflows.integrations import accounts, linkedin
 
 bp = Blueprint("dashboard", __name__)
 
@@ -18,14 +19,14 @@ bp = Blueprint("dashboard", __name__)
 def _navigation_counts() -> dict:
     if not current_user.is_authenticated:
         return {}
-    return {"pending_approvals": queries.pending_approval_count(current_user.id)}
+    return {"pending_approvals": owned.pending_approval_count(current_user.id)}
 
 
 @bp.get("/")
 @login_required
 def index():
     """The user's workflows."""
-    workflows = queries.workflows_for(current_user.id)
+    workflows = owned.workflows_for(current_user.id)
     return render_template("dashboard/index.html", workflows=workflows)
 
 
@@ -33,7 +34,7 @@ def index():
 @login_required
 def approvals():
     """Approvals waiting for the user."""
-    items = queries.approvals_for(current_user.id, status="pending")
+    items = owned.approvals_for(current_user.id, status="pending")
     return render_template("dashboard/approvals.html", approvals=items)
 
 

@@ -9,8 +9,8 @@ from flask_login import current_user, login_required
 from blueprints.render import is_htmx, page_or_fragment
 from config import Settings
 from models import utcnow
-from workflows import linkedin
 from workflows.errors import DomainError
+from workflows.integrations import linkedin
 
 bp = Blueprint("linkedin", __name__, url_prefix="/settings/linkedin")
 

@@ -1,4 +1,5 @@
-"""The OpenAPI 3.1 description of the JSON API, kept true by tests/engine/test_openapi.py."""
+"""The OpenAPI 3.1 description of the JSON API, kept equal to the routes by
+tests/engine/test_engine_workflows_api.py."""
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,4 @@
-"""QStash consumers (section 6). Each checks the signature before anything is parsed or stored."""
+"""QStash consumers (docs/architecture.md, *The step lifecycle*). Each checks the signature before anything is parsed or stored."""
 from __future__ import annotations
 
 from functools import wraps
@@ -8,9 +8,9 @@ from flask import Blueprint, Response, jsonify, request
 
 from blueprints.common import services
 from blueprints.security import signed_endpoint
-from workflows import approvals, maintenance, runner
-from workflows.queue import body_json, verify_signature
-from workflows.transitions import Reply, ok
+from workflows.engine import approvals, consumers, delivery
+from workflows.engine.outcomes import Reply, ok
+from workflows.engine.queue_client import body_json, verify_signature
 
 bp = Blueprint("qstash", __name__, url_prefix="/api")
 
@@ -43,21 +43,21 @@ def _respond(reply: Reply) -> Response:
 @signed
 def run_step(data: Any) -> Reply:
     """One step of one run."""
-    return runner.handle_step(services(), data)
+    return delivery.handle_step(services(), data)
 
 
 @bp.post("/workflows/trigger")
 @signed
 def trigger_run(data: Any) -> Reply:
     """A schedule tick starts a run."""
-    return maintenance.handle_trigger(services(), data, request.headers.get("Upstash-Message-Id"))
+    return consumers.handle_trigger(services(), data, request.headers.get("Upstash-Message-Id"))
 
 
 @bp.post("/workflows/failed")
 @signed
 def step_failed(data: Any) -> Reply:
     """QStash gave up on a step message."""
-    return maintenance.handle_failure(services(), data)
+    return consumers.handle_failure(services(), data)
 
 
 @bp.post("/approvals/expire")
@@ -66,7 +66,7 @@ def expire_approval(data: Any) -> Reply:
     """An approval's time is up."""
     approval_id = data.get("approvalId") if isinstance(data, dict) else None
     if not isinstance(approval_id, int) or isinstance(approval_id, bool):
-        return runner.non_retryable('expire body must be {"approvalId": <int>}')
+        return delivery.non_retryable('expire body must be {"approvalId": <int>}')
     expired = approvals.expire(services(), approval_id)
     return ok("expired" if expired else "already decided")
 
@@ -75,4 +75,4 @@ def expire_approval(data: Any) -> Reply:
 @signed
 def sweep(data: Any) -> Reply:
     """The minute sweep."""
-    return ok("swept", **maintenance.sweep(services()))
+    return ok("swept", **consumers.sweep(services()))

@@ -6,11 +6,11 @@ from flask_login import current_user
 
 from extensions import csrf
 from models import User
-from workflows import accounts
+from workflows.integrations import accounts
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
-# QStash consumers prove themselves with a signature instead of a session (section 6).
+# QStash consumers prove themselves with a signature instead of a session.
 SIGNED_ENDPOINTS: set[str] = set()
 
 

@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 
 from app import create_app
 from extensions import db
-from workflows import accounts
+from workflows.integrations import accounts
 
 TEST_SECRET = "test-secret-key-not-for-production"
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')

@@ -1,0 +1,13 @@
+"""The domain of Stepwise: no Flask request objects in it; collaborators come in as `Services`.
+
+Module map (docs/architecture.md explains the design):
+
+- `ports`         Services: the settings, queue, model and clock the domain is handed
+- `errors`        DomainError and its statuses (400/404/409/422/503); ToolError, RetryableToolError
+- `usage`         Usage: tokens and what they cost
+- `encoding`      base64 with or without padding
+- `engine/`       the step engine: one step per QStash delivery, runs, approvals, publishing
+- `authoring/`    what people write: validation, editing, planning, owned reads, JSON shapes
+- `integrations/` the outside world: the model, LinkedIn, guarded HTTP, crypto, accounts
+- `tools/`        the tool registry and one module per tool
+"""

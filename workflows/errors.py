@@ -1,4 +1,5 @@
-"""Domain errors; the blueprints map them to status codes and pages."""
+"""Domain errors (the blueprints map them to status codes and pages) and tool errors (the engine
+maps them to a failed step or a QStash retry)."""
 from __future__ import annotations
 
 
@@ -41,3 +42,19 @@ class Unavailable(DomainError):
     """A dependency (QStash, the model) did not answer."""
 
     status = 503
+
+
+class ToolError(Exception):
+    """A failure a retry cannot change (bad input, a 4xx from a third party): fails the step."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field  # the input field at fault, e.g. "toolInput.url", when there is one
+
+
+class RetryableToolError(Exception):
+    """A failure a retry may cure (network, timeout, 5xx, 429): QStash retries the step."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from config import Settings
 from models import utcnow
-from workflows.queue import Queue, QStashQueue
+from workflows.engine.queue_client import QStashQueue, Queue
 
 
 @dataclass
@@ -28,7 +28,7 @@ def build_services(settings: Settings) -> Services:
     """The production wiring: the QStash SDK and, when configured, the model."""
     llm = None
     if settings.llm_configured:
-        from workflows.llm import make_llm
+        from workflows.integrations.llm import make_llm
 
         llm = make_llm(settings)
     return Services(settings=settings, queue=QStashQueue(settings), llm=llm)

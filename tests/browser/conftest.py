@@ -19,10 +19,21 @@ from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, R
 from werkzeug.security import generate_password_hash
 
 from extensions import db
-from models import (Approval, ApprovalStatus, Run, RunStatus, RunStep, StepStatus, Trigger, User, Workflow,
-                    WorkflowStep, utcnow)
+from models import (
+    Approval,
+    ApprovalStatus,
+    Run,
+    RunStatus,
+    RunStep,
+    StepStatus,
+    Trigger,
+    User,
+    Workflow,
+    WorkflowStep,
+    utcnow,
+)
 from tests.conftest import LiveServer, clean_tables, csrf_from, make_app
-from workflows import accounts
+from workflows.integrations import accounts
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

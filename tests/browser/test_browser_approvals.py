@@ -8,7 +8,7 @@ from playwright.sync_api import Page, expect
 from extensions import db
 from models import Approval, ApprovalStatus
 from tests.browser.conftest import GOAL, screenshot, seed_approval
-from workflows import accounts
+from workflows.integrations import accounts
 
 
 def test_pending_approval_shows_in_the_list_and_as_the_navigation_badge(app, user, signed_in: Page, tmp_path):

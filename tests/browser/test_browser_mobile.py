@@ -6,7 +6,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from models import ApprovalStatus
 from tests.browser.conftest import EMAIL, log_in, screenshot, seed_approval
-from workflows import accounts
+from workflows.integrations import accounts
 
 WIDTH = 390
 PHONE = {"viewport": {"width": WIDTH, "height": 844}, "device_scale_factor": 2, "is_mobile": True, "has_touch": True}

@@ -1,4 +1,4 @@
-"""The claim table of section 6, state by state, calling the step handler directly.
+"""The claim table (docs/architecture.md), state by state, calling the step handler directly.
 
 The queue here is an in-memory recorder (a unit test of the state machine); the same paths run
 over real HTTP with qstash_dev in the other engine tests.
@@ -21,13 +21,16 @@ from models import (
     StepStatus,
     utcnow,
 )
-from workflows import manage, runner, runs
-from workflows.queue import OutgoingMessage
-from workflows.services import Services
-from workflows.tools import REGISTRY
-from workflows.tools.base import Delivery, RetryableToolError, Tool, ToolError, ToolResult
-from workflows.transitions import Usage, complete
 from tests.conftest import create_user_with_token
+from workflows.authoring import editing
+from workflows.engine import delivery, runs
+from workflows.engine.outcomes import complete
+from workflows.engine.queue_client import OutgoingMessage
+from workflows.errors import RetryableToolError, ToolError
+from workflows.ports import Services
+from workflows.tools import REGISTRY
+from workflows.tools.base import Delivery, Tool, ToolResult
+from workflows.usage import Usage
 
 
 class FakeQueue:
@@ -71,8 +74,8 @@ class Probe:
 @pytest.fixture
 def probe(monkeypatch) -> Probe:
     probe = Probe()
-    for name, delivery in (("probe", Delivery.READ_ONLY), ("probe_once", Delivery.AT_MOST_ONCE)):
-        tool = Tool(name=name, description="test probe", needs_approval=False, delivery=delivery,
+    for name, guarantee in (("probe", Delivery.READ_ONLY), ("probe_once", Delivery.AT_MOST_ONCE)):
+        tool = Tool(name=name, description="test probe", needs_approval=False, delivery=guarantee,
                     input_schema={"type": "object", "properties": {"value": {"type": "string"}},
                                   "additionalProperties": False},
                     run=probe.run)
@@ -91,7 +94,7 @@ def start(app, services: Services, tools: list[str] = ("probe", "probe")) -> tup
     """A workflow of probe steps and one started run: (run id, workflow id)."""
     user_id, _ = create_user_with_token(app, "probe@example.com")
     with app.app_context():
-        workflow = manage.create_workflow(services, user_id, {
+        workflow = editing.create_workflow(services, user_id, {
             "goal": "probe", "steps": [{"toolName": t, "toolInput": {"value": f"v{i}"}} for i, t in enumerate(tools)]})
         run = runs.start_now(services, workflow, runs.Trigger.API)
         return run.id, workflow.id
@@ -118,9 +121,9 @@ def set_step(app, run_id: int, index: int, **values: Any) -> None:
         db.session.commit()
 
 
-def handle(app, services, body) -> runner.Reply:
+def handle(app, services, body) -> delivery.Reply:
     with app.app_context():
-        return runner.handle_step(services, body)
+        return delivery.handle_step(services, body)
 
 
 def test_pending_step_runs_and_publishes_the_next(app, services, probe):

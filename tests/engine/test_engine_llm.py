@@ -212,7 +212,7 @@ FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>AI weekly</tit
 def test_seed_example_publish_a_weekly_linkedin_post_about_ai_trends(make_stack, fake, recorder):
     """Goal -> plan (fetch_feed -> write -> linkedin_post) -> run -> approval with the draft -> posted once."""
     from tests.support.linkedin_standin import LinkedInStandIn
-    from workflows import linkedin
+    from workflows.integrations import linkedin
 
     recorder.respond("/ai.xml", body=FEED, headers={"Content-Type": "application/rss+xml"})
     with LinkedInStandIn() as li:

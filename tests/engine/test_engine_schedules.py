@@ -16,7 +16,7 @@ from models import Run, RunStatus, Workflow, utcnow
 from tests.engine.conftest import compose
 from tests.engine.test_engine_claims import FakeQueue
 from tests.support.qstash_server import free_port
-from workflows import runs
+from workflows.engine import runs
 
 APPROVAL_STEP = {"toolName": "send_email", "toolInput": {"to": "a@example.com", "subject": "s", "body": "b"}}
 
@@ -147,11 +147,11 @@ def test_overlap_is_atomic_under_concurrent_ticks(app, policy, expected):
     services = app.extensions["stepwise"]
     services.queue = FakeQueue()
     from tests.conftest import create_user_with_token
-    from workflows import manage
+    from workflows.authoring import editing
 
     user_id, _ = create_user_with_token(app, "ticks@example.com")
     with app.app_context():
-        workflow_id = manage.create_workflow(services, user_id, {
+        workflow_id = editing.create_workflow(services, user_id, {
             "goal": "race", "overlap": policy, "steps": [APPROVAL_STEP]}).id
         db.session.execute(sa.update(Workflow).where(Workflow.id == workflow_id).values(schedule="* * * * *"))
         db.session.commit()

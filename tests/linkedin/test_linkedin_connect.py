@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from extensions import db
 from models import Credential, utcnow
 from tests.conftest import TEST_SECRET, csrf_from
-from workflows import linkedin
+from workflows.integrations import linkedin
 
 CALLBACK = "http://127.0.0.1:5000/settings/linkedin/callback"
 HTMX = {"HX-Request": "true"}

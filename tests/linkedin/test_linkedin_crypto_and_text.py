@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 
 from tests.support.linkedin_standin import unescape
-from workflows.crypto import DecryptionError, decrypt_json, encrypt_json
-from workflows.linkedin import escape_commentary
+from workflows.integrations.crypto import DecryptionError, decrypt_json, encrypt_json
+from workflows.integrations.linkedin import escape_commentary
 
 SECRET = "app-secret-key"
 RESERVED = "|{}@[]()<>#\\*_~"

@@ -7,10 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from workflows import linkedin
+from workflows.errors import RetryableToolError, ToolError
+from workflows.integrations import linkedin
 from workflows.tools import REGISTRY, validate_input
 from workflows.tools import linkedin_post as module
-from workflows.tools.base import Delivery, RetryableToolError, ToolError
+from workflows.tools.base import Delivery
 
 tool = REGISTRY["linkedin_post"]
 

@@ -7,8 +7,8 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI
-from workflows import references
-from workflows.llm import LLMClient
+from workflows.engine import references
+from workflows.integrations.llm import LLMClient
 from workflows.tools import REGISTRY, validate_input
 from workflows.tools.base import ToolContext
 

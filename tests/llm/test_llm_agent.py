@@ -6,10 +6,10 @@ import json
 import pytest
 
 from tests.support.fake_openai import text_reply
-from workflows.agent import SYSTEM_PROMPT, AgentInvalidArguments, AgentResult, propose_input
-from workflows.llm import LLMUnavailable
+from workflows.errors import ToolError
+from workflows.integrations.agent import SYSTEM_PROMPT, AgentInvalidArguments, AgentResult, propose_input
+from workflows.integrations.llm import LLMUnavailable
 from workflows.tools import REGISTRY
-from workflows.tools.base import ToolError
 
 GOAL = "Email me a digest of AI news every Monday"
 SEND_EMAIL = REGISTRY["send_email"]

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import socket
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 
 import pytest
 
 from config import Settings
 from tests.support.fake_openai import raw_reply, text_reply
-from workflows.llm import PRICES, LLMClient, LLMRefused, LLMUnavailable, Usage, cost_usd, make_llm
+from workflows.integrations.llm import PRICES, LLMClient, LLMRefused, LLMUnavailable, cost_usd, make_llm
+from workflows.usage import Usage
 
 HELLO = [{"role": "user", "content": "Say hello"}]
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from workflows import planner
+from workflows.authoring import planning
 from workflows.errors import Invalid
-from workflows.llm import LLMRefused
+from workflows.integrations.llm import LLMRefused
 from workflows.tools import REGISTRY
 
 GOAL = "Publish a weekly LinkedIn post about AI trends"
@@ -50,7 +50,7 @@ def objects(schema: Any):
 def test_plan_asks_for_strict_structured_output_with_tool_names_as_an_enum(fake, llm, validate):
     fake.enqueue_json(GOOD_PLAN, prompt_tokens=900, completion_tokens=120)
 
-    steps, usage = planner.plan(GOAL, llm, validate)
+    steps, usage = planning.plan(GOAL, llm, validate)
 
     assert steps == EXPECTED_STEPS
     assert all("needsApproval" not in step for step in steps)
@@ -77,7 +77,7 @@ def test_a_server_that_rejects_json_schema_gets_a_forced_submit_plan_call(fake, 
     fake.enqueue_error(400, REJECTED, param="response_format")
     fake.enqueue_tool_call("submit_plan", GOOD_PLAN, prompt_tokens=50, completion_tokens=20)
 
-    steps, usage = planner.plan(GOAL, llm, validate)
+    steps, usage = planning.plan(GOAL, llm, validate)
 
     assert steps == EXPECTED_STEPS
     assert usage.prompt_tokens == 50
@@ -96,7 +96,7 @@ def test_a_reply_that_is_not_json_falls_back_to_the_forced_call(fake, llm, valid
     fake.enqueue_text("Sure! First, fetch a feed about AI...", prompt_tokens=30, completion_tokens=10)
     fake.enqueue_tool_call("submit_plan", json.dumps(GOOD_PLAN), prompt_tokens=40, completion_tokens=20)
 
-    steps, usage = planner.plan(GOAL, llm, validate)
+    steps, usage = planning.plan(GOAL, llm, validate)
 
     assert steps == EXPECTED_STEPS
     assert (usage.prompt_tokens, usage.completion_tokens) == (70, 30)  # the wasted call counts too
@@ -106,7 +106,7 @@ def test_a_reply_that_is_not_json_falls_back_to_the_forced_call(fake, llm, valid
 def test_a_fenced_json_reply_is_read(fake, llm, validate):
     fake.enqueue_text("```json\n" + json.dumps(GOOD_PLAN) + "\n```")
 
-    assert planner.plan(GOAL, llm, validate)[0] == EXPECTED_STEPS
+    assert planning.plan(GOAL, llm, validate)[0] == EXPECTED_STEPS
     assert len(fake.requests) == 1
 
 
@@ -114,7 +114,7 @@ def test_other_refusals_are_not_retried_as_a_fallback(fake, llm, validate):
     fake.enqueue_error(401, "Incorrect API key provided")
 
     with pytest.raises(LLMRefused, match=r"\(401\): Incorrect API key provided"):
-        planner.plan(GOAL, llm, validate)
+        planning.plan(GOAL, llm, validate)
     assert len(fake.requests) == 1
 
 
@@ -123,7 +123,7 @@ def test_an_invalid_plan_gets_one_repair_round_then_is_invalid(fake, llm, valida
     fake.enqueue_json(BAD_PLAN, prompt_tokens=200, completion_tokens=10)
 
     with pytest.raises(Invalid) as caught:
-        planner.plan(GOAL, llm, validate)
+        planning.plan(GOAL, llm, validate)
 
     assert caught.value.field == "steps"
     assert caught.value.status == 422
@@ -142,7 +142,7 @@ def test_a_plan_repaired_in_the_second_round_is_returned(fake, llm, validate):
     fake.enqueue_json(BAD_PLAN, prompt_tokens=100, completion_tokens=10)
     fake.enqueue_json(GOOD_PLAN, prompt_tokens=200, completion_tokens=30)
 
-    steps, usage = planner.plan(GOAL, llm, validate)
+    steps, usage = planning.plan(GOAL, llm, validate)
 
     assert steps == EXPECTED_STEPS
     assert (usage.prompt_tokens, usage.completion_tokens) == (300, 40)
@@ -154,7 +154,7 @@ def test_repair_in_tool_mode_answers_the_call_with_the_errors(fake, llm, validat
     fake.enqueue_tool_call("submit_plan", BAD_PLAN, call_id="call_plan1")
     fake.enqueue_tool_call("submit_plan", GOOD_PLAN, call_id="call_plan2")
 
-    assert planner.plan(GOAL, llm, validate)[0] == EXPECTED_STEPS
+    assert planning.plan(GOAL, llm, validate)[0] == EXPECTED_STEPS
 
     repair = fake.requests[2].messages
     assert repair[2]["tool_calls"][0]["id"] == "call_plan1"
@@ -167,7 +167,7 @@ def test_a_reply_without_steps_is_repaired_like_an_invalid_plan(fake, llm, valid
     fake.enqueue_json({"steps": []})
 
     with pytest.raises(Invalid, match="the plan has no steps"):
-        planner.plan(GOAL, llm, validate)
+        planning.plan(GOAL, llm, validate)
     assert 'of the form {"steps": [...]}' in fake.requests[1].messages[-1]["content"]
 
 
@@ -177,7 +177,7 @@ def test_fields_carried_as_json_text_come_back_as_json(fake, llm, validate):
                              "json": '{"text": "{{ steps[1].output.text }}"}', "headers": None}}
     fake.enqueue_json({"steps": [*GOOD_PLAN["steps"][:2], webhook]})
 
-    steps, _ = planner.plan(GOAL, llm, validate)
+    steps, _ = planning.plan(GOAL, llm, validate)
 
     assert steps[2]["toolInput"] == {"url": "https://hooks.example.com/x", "method": "POST",
                                      "json": {"text": "{{ steps[1].output.text }}"}}
@@ -189,7 +189,7 @@ def test_fields_carried_as_json_text_come_back_as_json(fake, llm, validate):
 
 
 def test_the_prompt_describes_every_registered_tool_and_the_conventions():
-    prompt = planner.system_prompt(REGISTRY)
+    prompt = planning.system_prompt(REGISTRY)
 
     for tool in REGISTRY.values():
         assert f"## {tool.name} (" in prompt and tool.description in prompt
@@ -203,21 +203,21 @@ def test_the_prompt_describes_every_registered_tool_and_the_conventions():
 def test_the_prompt_is_built_from_the_registry_not_hard_coded():
     registry = {name: REGISTRY[name] for name in ("fetch_feed", "write", "send_email")}
 
-    prompt = planner.system_prompt(registry)
+    prompt = planning.system_prompt(registry)
 
     assert "linkedin_post" not in prompt and "http_request" not in prompt
     assert "Tools with side effects (send_email)" in prompt
     assert "ada@example.com" in prompt  # the example that needs only these tools stays
-    assert planner.plan_schema(registry)["properties"]["steps"]["items"]["properties"]["toolName"]["enum"] == \
+    assert planning.plan_schema(registry)["properties"]["steps"]["items"]["properties"]["toolName"]["enum"] == \
         ["fetch_feed", "write", "send_email"]
 
 
 def test_no_llm_message_names_the_variables():
-    assert "OPENAI_API_KEY" in planner.NO_LLM_MESSAGE and "OPENAI_BASE_URL" in planner.NO_LLM_MESSAGE
+    assert "OPENAI_API_KEY" in planning.NO_LLM_MESSAGE and "OPENAI_BASE_URL" in planning.NO_LLM_MESSAGE
 
 
 def test_a_structured_refusal_is_refused(fake, llm, validate):
     fake.enqueue_text(None, refusal="I can't help with that.")
 
     with pytest.raises(LLMRefused, match="declined to plan this goal: I can't help with that."):
-        planner.plan(GOAL, llm, validate)
+        planning.plan(GOAL, llm, validate)

@@ -5,10 +5,12 @@ import json
 
 import pytest
 
-from workflows.llm import NO_LLM_MESSAGE, LLMClient
+from workflows.errors import RetryableToolError, ToolError
+from workflows.integrations.llm import NO_LLM_MESSAGE, LLMClient
 from workflows.tools import REGISTRY, validate_input
-from workflows.tools.base import Delivery, RetryableToolError, ToolError, Usage
+from workflows.tools.base import Delivery
 from workflows.tools.write import MAX_CONTEXT_CHARS
+from workflows.usage import Usage
 
 WRITE = REGISTRY["write"]
 ITEMS = [{"title": "New model released", "link": "https://news.example.com/1", "summary": "Big."}]

@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from tests.support.recorder import RecordedRequest, Recorder
-from workflows import http_client
+from workflows.integrations import guarded_http
 from workflows.tools.base import ToolContext
 
 NOW = datetime(2025, 3, 10, 8, 0, tzinfo=timezone.utc)
@@ -89,6 +89,6 @@ def public_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     The guard stays on (allow_private=False), so a redirect to a private or metadata address
     is refused exactly as in production.
     """
-    real = http_client.refusal_reason
+    real = guarded_http.refusal_reason
     loopback = ipaddress.ip_address("127.0.0.1")
-    monkeypatch.setattr(http_client, "refusal_reason", lambda ip: None if ip == loopback else real(ip))
+    monkeypatch.setattr(guarded_http, "refusal_reason", lambda ip: None if ip == loopback else real(ip))

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from workflows.errors import ToolError
 from workflows.tools import REGISTRY
-from workflows.tools.base import ToolError
 
 compose = REGISTRY["compose"]
 send_email = REGISTRY["send_email"]
@@ -22,8 +22,11 @@ def test_compose_renders_earlier_outputs_into_text(make_ctx):
 
 
 def test_compose_does_not_autoescape(make_ctx):
+    # Inside surrounding text, so the template goes through Jinja's output path, where
+    # autoescape would turn "<" into "&lt;" (a bare single expression never reaches it).
     ctx = make_ctx(step_outputs=({"text": "<b>R&D</b>"},))
-    assert compose.run({"template": "{{ steps[0].output.text }}"}, ctx).output == {"text": "<b>R&D</b>"}
+    result = compose.run({"template": "Note: {{ steps[0].output.text }} & more"}, ctx)
+    assert result.output == {"text": "Note: <b>R&D</b> & more"}
 
 
 def test_compose_with_an_unknown_name_fails_naming_the_template(make_ctx):

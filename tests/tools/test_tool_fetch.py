@@ -5,8 +5,8 @@ from datetime import datetime
 
 import pytest
 
+from workflows.errors import RetryableToolError, ToolError
 from workflows.tools import REGISTRY
-from workflows.tools.base import RetryableToolError, ToolError
 
 fetch_feed = REGISTRY["fetch_feed"]
 fetch_page = REGISTRY["fetch_page"]

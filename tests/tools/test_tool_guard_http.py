@@ -7,9 +7,9 @@ import ipaddress
 import pytest
 
 from tests.support.recorder import Recorder
-from workflows import http_client
-from workflows.http_client import fetch
-from workflows.tools.base import RetryableToolError, ToolError
+from workflows.errors import RetryableToolError, ToolError
+from workflows.integrations import guarded_http
+from workflows.integrations.guarded_http import fetch
 
 
 def test_loopback_is_refused_and_nothing_is_sent(recorder):
@@ -37,7 +37,7 @@ def test_connects_to_the_checked_address_and_keeps_the_host_name(recorder, publi
         lookups.append(host)
         return [ipaddress.ip_address("127.0.0.1")]
 
-    monkeypatch.setattr(http_client, "resolve", resolve)
+    monkeypatch.setattr(guarded_http, "resolve", resolve)
     fetch(f"http://rebind.example:{recorder.port}{recorder.path('/a')}")
     [request] = recorder.requests
     assert request.header("host") == f"rebind.example:{recorder.port}"
@@ -53,8 +53,8 @@ def test_redirects_are_followed_and_every_hop_rechecked(recorder, public_loopbac
 
 
 def test_a_redirect_to_a_name_resolving_to_a_private_address_is_refused(recorder, public_loopback, monkeypatch):
-    real = http_client.resolve
-    monkeypatch.setattr(http_client, "resolve", lambda host, port: (
+    real = guarded_http.resolve
+    monkeypatch.setattr(guarded_http, "resolve", lambda host, port: (
         [ipaddress.ip_address("10.1.2.3")] if host == "intranet.example" else real(host, port)))
     recorder.respond("/go", status=307, headers={"Location": "http://intranet.example/admin"})
     with pytest.raises(ToolError, match=r"^refused: intranet\.example resolves to a private address 10\.1\.2\.3$"):

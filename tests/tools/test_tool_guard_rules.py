@@ -8,9 +8,9 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from workflows import http_client
-from workflows.http_client import HttpResponse, error_for_status, refusal_reason
-from workflows.tools.base import RetryableToolError, ToolError
+from workflows.errors import RetryableToolError, ToolError
+from workflows.integrations import guarded_http
+from workflows.integrations.guarded_http import HttpResponse, error_for_status, refusal_reason
 
 
 @pytest.mark.parametrize("address, reason", [
@@ -45,16 +45,16 @@ def test_refusal_reason(address, reason):
 
 
 def test_a_name_resolving_to_a_private_address_is_refused_before_connecting(monkeypatch):
-    monkeypatch.setattr(http_client, "resolve", lambda host, port: [ipaddress.ip_address("10.0.0.1")])
+    monkeypatch.setattr(guarded_http, "resolve", lambda host, port: [ipaddress.ip_address("10.0.0.1")])
     with pytest.raises(ToolError, match=r"^refused: intranet\.example resolves to a private address 10\.0\.0\.1$"):
-        http_client.fetch("http://intranet.example/")
+        guarded_http.fetch("http://intranet.example/")
 
 
 def test_one_refused_address_among_public_ones_refuses_the_host(monkeypatch):
     addresses = [ipaddress.ip_address("93.184.215.14"), ipaddress.ip_address("169.254.169.254")]
-    monkeypatch.setattr(http_client, "resolve", lambda host, port: addresses)
+    monkeypatch.setattr(guarded_http, "resolve", lambda host, port: addresses)
     with pytest.raises(ToolError, match="resolves to a cloud metadata address 169.254.169.254"):
-        http_client.fetch("https://mixed.example/")
+        guarded_http.fetch("https://mixed.example/")
 
 
 @pytest.mark.parametrize("url, message", [
@@ -65,7 +65,7 @@ def test_one_refused_address_among_public_ones_refuses_the_host(monkeypatch):
 ])
 def test_urls_refused_without_a_connection(url, message):
     with pytest.raises(ToolError) as caught:
-        http_client.fetch(url)
+        guarded_http.fetch(url)
     assert str(caught.value) == message
 
 

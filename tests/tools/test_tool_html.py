@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
+from workflows.errors import ToolError
 from workflows.tools._html import readable_text, sniff_charset, strip_tags
-from workflows.tools.base import ToolError
 from workflows.tools.fetch_feed import parse_items
 
 PAGE = """<!doctype html><html><head><title> Big   News </title>

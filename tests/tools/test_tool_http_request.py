@@ -5,8 +5,8 @@ import json
 
 import pytest
 
+from workflows.errors import RetryableToolError, ToolError
 from workflows.tools import REGISTRY
-from workflows.tools.base import RetryableToolError, ToolError
 
 http_request = REGISTRY["http_request"]
 

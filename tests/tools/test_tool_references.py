@@ -5,10 +5,16 @@ from datetime import datetime, timezone
 
 import pytest
 
-from workflows import references
-from workflows.references import LATER_STEP, NOT_LITERAL, check_references, render_input, render_template
+from workflows.engine import references
+from workflows.engine.references import (
+    LATER_STEP,
+    NOT_LITERAL,
+    check_references,
+    render_input,
+    render_template,
+)
+from workflows.errors import ToolError
 from workflows.tools import REGISTRY
-from workflows.tools.base import ToolError
 
 FEED_OUTPUT = {"items": [{"title": "A", "link": "https://a.example/1", "published": None}], "count": 1}
 

@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from qstash_dev.cron import parse_cron
-
 from models import Overlap
-from workflows import references
+from qstash_dev.cron import parse_cron
+from workflows.engine import references
 from workflows.errors import Invalid, Malformed
 from workflows.tools import REGISTRY, get_tool, validate_input
 

@@ -1,63 +1,23 @@
-"""Create, change and delete workflows; read runs. Every lookup is scoped to the owner."""
+"""Create, change and delete workflows: validate everything, QStash first, then the database."""
 from __future__ import annotations
 
 from typing import Any, Callable
 
-import sqlalchemy as sa
-
 from extensions import db
-from models import Run, RunStatus, Workflow, WorkflowStep, new_workflow_id
-from workflows import definitions, schedules
-from workflows.definitions import StepSpec
-from workflows.errors import Invalid, NotFound
-from workflows.pagination import Page, paginate
-from workflows.services import Services
-
-NO_LLM = (
-    "no steps given and no language model configured to plan them: send steps, or set "
-    "OPENAI_API_KEY (or OPENAI_BASE_URL for a local OpenAI-compatible server)"
-)
-
-Planner = Callable[[str], list[dict[str, Any]]]
-
-
-def get_workflow(owner_id: int, workflow_id: str) -> Workflow:
-    """The owner's workflow, or NotFound."""
-    workflow = db.session.scalar(
-        sa.select(Workflow).where(Workflow.id == workflow_id, Workflow.owner_id == owner_id)
-    )
-    if workflow is None:
-        raise NotFound(f"workflow {workflow_id} not found")
-    return workflow
-
-
-def get_run(owner_id: int, run_id: int) -> Run:
-    """The owner's run, or NotFound."""
-    run = db.session.scalar(
-        sa.select(Run).join(Workflow, Workflow.id == Run.workflow_id)
-        .where(Run.id == run_id, Workflow.owner_id == owner_id)
-    )
-    if run is None:
-        raise NotFound(f"run {run_id} not found")
-    return run
-
-
-def list_runs(owner_id: int, workflow_id: str, status: str | None, limit: int, cursor: str | None) -> Page:
-    """A workflow's runs, newest first, optionally of one status."""
-    get_workflow(owner_id, workflow_id)
-    query = sa.select(Run).where(Run.workflow_id == workflow_id)
-    if status:
-        if status not in {s.value for s in RunStatus}:
-            raise Invalid(f"status must be one of {', '.join(s.value for s in RunStatus)}", field="status")
-        query = query.where(Run.status == status)
-    return paginate(query, [Run.id], limit, cursor)
+from models import Workflow, WorkflowStep, new_workflow_id
+from workflows.authoring import definitions
+from workflows.authoring.definitions import StepSpec
+from workflows.authoring.planning import NO_LLM_MESSAGE, Planner
+from workflows.engine import schedules
+from workflows.errors import Invalid
+from workflows.ports import Services
 
 
 def _steps_of(data: dict[str, Any], planner: Planner | None, goal: str) -> list[StepSpec]:
     if data.get("steps") is not None:
         return definitions.check_steps(data["steps"])
     if planner is None:
-        raise Invalid(NO_LLM, field="steps")
+        raise Invalid(f"No steps were given and none can be planned. {NO_LLM_MESSAGE}", field="steps")
     return definitions.check_steps(planner(goal))
 
 

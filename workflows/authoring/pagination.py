@@ -1,4 +1,4 @@
-"""Keyset pagination: newest first, with an opaque cursor (section 4 lists)."""
+"""Keyset pagination: newest first, with an opaque cursor (docs/architecture.md, *HTTP surface*)."""
 from __future__ import annotations
 
 import base64
@@ -10,6 +10,7 @@ from typing import Any, Sequence
 import sqlalchemy as sa
 
 from extensions import db
+from workflows.encoding import b64decode
 from workflows.errors import Malformed
 
 DEFAULT_LIMIT = 50
@@ -40,7 +41,7 @@ def _encode(values: Sequence[Any]) -> str:
 
 def _decode(cursor: str, columns: Sequence[Any]) -> list[Any]:
     try:
-        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        raw = json.loads(b64decode(cursor, urlsafe=True))
         if not isinstance(raw, list) or len(raw) != len(columns):
             raise ValueError
         return [

@@ -1,4 +1,4 @@
-"""The planner: the model proposes a workflow's steps for a goal, checked like user-written steps.
+"""Planning: the model proposes a workflow's steps for a goal, checked like user-written steps.
 
 Structured output first (`response_format` json_schema, strict, tool names an enum of the
 registry); a server that rejects it gets the same schema as a forced `submit_plan` call. An
@@ -11,20 +11,32 @@ import json
 import re
 from typing import Any, Callable
 
-from workflows.errors import Invalid
-from workflows.llm import NO_LLM_MESSAGE, LLMClient, LLMRefused, Usage, forced, function_tool, wire_schema
+from workflows.authoring import definitions
+from workflows.authoring.serialize import step_json
+from workflows.errors import Invalid, Unavailable
+from workflows.integrations.llm import (
+    NO_LLM_MESSAGE,
+    LLMClient,
+    LLMRefused,
+    LLMUnavailable,
+    forced,
+    function_tool,
+    wire_schema,
+)
+from workflows.ports import Services
 from workflows.tools import REGISTRY
 from workflows.tools.base import Delivery, Tool
+from workflows.usage import Usage
 
-__all__ = ["NO_LLM_MESSAGE", "MAX_STEPS", "plan", "plan_schema", "system_prompt"]
+__all__ = ["NO_LLM_MESSAGE", "Planner", "plan", "plan_schema", "planner_for", "propose_plan", "system_prompt"]
 
-MAX_STEPS = 20
 MAX_ERRORS_SHOWN = 10
 SUBMIT_PLAN = "submit_plan"
 SCALARS = {"string", "integer", "number", "boolean"}
 REJECTS_JSON_SCHEMA = re.compile(r"response_format|json_schema", re.IGNORECASE)
 FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
+Planner = Callable[[str], list[dict[str, Any]]]
 Validate = Callable[[list[dict[str, Any]]], list[tuple[str, str]]]
 
 # Example plans, shown only when every tool they use is registered.
@@ -261,7 +273,7 @@ def system_prompt(registry: dict[str, Tool]) -> str:
         conventions.append(f"Tools with side effects ({', '.join(side_effects)}) come last, after the "
                            "steps that prepare what they send or publish.")
     conventions += [
-        f"Keep the plan short: the fewest steps that reach the goal, never more than {MAX_STEPS}.",
+        f"Keep the plan short: the fewest steps that reach the goal, never more than {definitions.MAX_STEPS}.",
         "Use only the addresses, URLs and names the goal gives, or well-known public feeds that "
         "match it; never invent an email address.",
     ]
@@ -281,3 +293,31 @@ def system_prompt(registry: dict[str, Tool]) -> str:
     parts.append('Reply with the plan only, as JSON: {"steps": [{"toolName": ..., "toolInput": {...}, '
                  '"instruction": ...}]}.')
     return "\n\n".join(parts)
+
+
+def planner_for(services: Services) -> Planner | None:
+    """A function goal -> steps, or None when no model is configured."""
+    if services.llm is None:
+        return None
+
+    def plan_goal(goal: str) -> list[dict[str, Any]]:
+        try:
+            steps, _usage = plan(goal, services.llm, definitions.step_problems)
+        except (LLMUnavailable, LLMRefused) as exc:
+            # Either way the server side must act (a key, a model name, a running server).
+            raise Unavailable(f"the language model could not plan this goal: {exc}") from exc
+        # Approval comes from the tool's policy, never from the model.
+        return [{k: v for k, v in step.items() if k != "needsApproval"} for step in steps]
+
+    return plan_goal
+
+
+def propose_plan(services: Services, data: Any) -> list[dict[str, Any]]:
+    """`POST /api/workflows/plan`: a proposed plan with the tools' approval policy; nothing stored."""
+    data = definitions.require_object(data)
+    definitions.check_fields(data, {"goal"})
+    goal = definitions.check_goal(data.get("goal"))
+    planner = planner_for(services)
+    if planner is None:
+        raise Invalid(NO_LLM_MESSAGE)
+    return [step_json(i, spec) for i, spec in enumerate(definitions.check_steps(planner(goal)))]

@@ -1,21 +1,20 @@
-"""JSON shapes of the API (contract: ARCHITECTURE.md section 4). camelCase, UTC `...Z`."""
+"""JSON shapes of the API (contract: docs/architecture.md, "HTTP surface"). camelCase, UTC `...Z`."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from extensions import db
-from models import Approval, Asset, Run, Workflow
-from workflows.schedules import next_runs
+from models import Approval, Asset, Run, Workflow, iso
+from workflows.engine.schedules import next_runs
 
 
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 UTC with a Z."""
-    if value is None:
-        return None
-    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def step_json(index: int, step: Any) -> dict[str, Any]:
+    """One step of a workflow or of a plan (a WorkflowStep or a StepSpec)."""
+    return {"index": index, "toolName": step.tool_name, "toolInput": step.tool_input,
+            "instruction": step.instruction, "needsApproval": step.needs_approval}
 
 
 def workflow_json(workflow: Workflow, now: datetime) -> dict[str, Any]:
@@ -27,16 +26,7 @@ def workflow_json(workflow: Workflow, now: datetime) -> dict[str, Any]:
         "qstashScheduleId": workflow.qstash_schedule_id,
         "paused": workflow.paused,
         "overlap": workflow.overlap.value,
-        "steps": [
-            {
-                "index": step.index,
-                "toolName": step.tool_name,
-                "toolInput": step.tool_input,
-                "instruction": step.instruction,
-                "needsApproval": step.needs_approval,
-            }
-            for step in workflow.steps
-        ],
+        "steps": [step_json(step.index, step) for step in workflow.steps],
         "createdAt": iso(workflow.created_at),
         "updatedAt": iso(workflow.updated_at),
         "nextRuns": [] if workflow.paused else next_runs(workflow, now),

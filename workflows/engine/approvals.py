@@ -1,4 +1,4 @@
-"""Approvals (ARCHITECTURE.md section 7): decide once, resume, expire.
+"""Approvals (docs/architecture.md, *Approvals*): decide once, resume, expire.
 
 The first decision wins through a conditional UPDATE on the approval's `pending` status; a
 second decision finds no pending row and gets a 409 naming who decided and when.
@@ -18,29 +18,15 @@ from models import (
     RunStatus,
     RunStep,
     StepStatus,
-    Workflow,
 )
-from workflows import publishing, runs
-from workflows.errors import Conflict, Invalid, Malformed, NotFound
-from workflows.services import Services
+from workflows.engine import publishing, runs
+from workflows.errors import Conflict, Invalid, Malformed
+from workflows.ports import Services
 from workflows.tools import get_tool, validate_input
 
 DECISIONS = {"approve": ApprovalStatus.APPROVED, "reject": ApprovalStatus.REJECTED,
              "revise": ApprovalStatus.REVISE}
 MAX_FEEDBACK = 5000
-
-
-def get_approval(owner_id: int, approval_id: int) -> Approval:
-    """The owner's approval, or NotFound (another user's is indistinguishable from none)."""
-    approval = db.session.scalar(
-        sa.select(Approval)
-        .join(Run, Run.id == Approval.run_id)
-        .join(Workflow, Workflow.id == Run.workflow_id)
-        .where(Approval.id == approval_id, Workflow.owner_id == owner_id)
-    )
-    if approval is None:
-        raise NotFound(f"approval {approval_id} not found")
-    return approval
 
 
 def parse_decision(data: Any) -> tuple[str, str | None, dict | None]:

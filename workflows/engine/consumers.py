@@ -1,7 +1,6 @@
 """Consumers beside the step: schedule ticks, the failure callback, and the minute sweep."""
 from __future__ import annotations
 
-import base64
 import json
 from datetime import timedelta
 from typing import Any
@@ -10,11 +9,12 @@ import sqlalchemy as sa
 
 from extensions import db
 from models import Approval, ApprovalStatus, Run, RunStep, Workflow
-from workflows import outbox, publishing, runs, schedules
+from workflows.encoding import b64decode
+from workflows.engine import outbox, publishing, runs, schedules
+from workflows.engine.delivery import non_retryable, parse_message
+from workflows.engine.outcomes import Reply, fail, ok
 from workflows.errors import NotFound
-from workflows.runner import non_retryable, parse_message
-from workflows.services import Services
-from workflows.transitions import Reply, fail, ok
+from workflows.ports import Services
 
 
 def handle_trigger(services: Services, data: Any, message_id: str | None) -> Reply:
@@ -39,7 +39,7 @@ def _decode(value: Any) -> str:
     if not isinstance(value, str):
         return ""
     try:
-        return base64.b64decode(value + "=" * (-len(value) % 4)).decode("utf-8", "replace")
+        return b64decode(value).decode("utf-8", "replace")
     except ValueError:
         return value
 

@@ -1,4 +1,4 @@
-"""One step per delivery (ARCHITECTURE.md section 6): claim, prepare the input, run, commit.
+"""One step per delivery (docs/architecture.md, *The step lifecycle*): claim, prepare the input, run, commit.
 
 `handle_step` is called with the parsed body of a signature-verified QStash delivery and
 returns a `Reply`; it trusts the database, never the message. No transaction is held open
@@ -24,12 +24,14 @@ from models import (
     RunStep,
     StepStatus,
 )
-from workflows import publishing, references, runs
-from workflows.context import build_context
-from workflows.services import Services
+from workflows.engine import publishing, references, runs
+from workflows.engine.outcomes import Reply, complete, fail, ok, propose, release
+from workflows.engine.tool_context import build_context
+from workflows.errors import RetryableToolError, ToolError
+from workflows.ports import Services
 from workflows.tools import get_tool, validate_input
-from workflows.tools.base import Delivery, RetryableToolError, ToolError, Usage
-from workflows.transitions import Reply, complete, fail, ok, propose, release
+from workflows.tools.base import Delivery
+from workflows.usage import Usage
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +210,7 @@ def _execute(services: Services, run_id: int, step_id: int, token: str) -> Reply
         except ToolError as exc:
             return fail(services, run, step, token, str(exc), owner_email, goal)
         if services.llm is not None and instruction:
-            from workflows.stepagent import AgentFailure, AgentRetry, fill_with_agent
+            from workflows.integrations.agent import AgentFailure, AgentRetry, fill_with_agent
 
             try:
                 tool_input, usage, call = fill_with_agent(

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from extensions import db
 from models import Approval, Outbox, Run, RunStep
-from workflows.services import Services
+from workflows.ports import Services
 
 
 def queue_email(dedup_key: str, to: str, subject: str, text: str, html: str | None = None,

@@ -1,4 +1,4 @@
-"""The guarded commits that end a step attempt (ARCHITECTURE.md section 6, steps 5 and 6).
+"""The guarded commits that end a step attempt (docs/architecture.md, *The step lifecycle*, 4 and 6).
 
 Each one is a single transaction that first updates the step WHERE its claim token is still
 ours: an attempt that lost its lease to a takeover changes nothing. Publishes are queued as
@@ -15,9 +15,10 @@ import sqlalchemy as sa
 
 from extensions import db
 from models import Approval, Asset, Message, Run, RunStatus, RunStep, StepStatus
-from workflows import outbox, publishing, runs
-from workflows.services import Services
-from workflows.tools.base import ToolResult, Usage
+from workflows.engine import outbox, publishing, runs
+from workflows.ports import Services
+from workflows.tools.base import ToolResult
+from workflows.usage import Usage
 
 
 @dataclass

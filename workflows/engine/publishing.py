@@ -1,4 +1,4 @@
-"""Every QStash message goes through a `PendingPublish` row (ARCHITECTURE.md section 6).
+"""Every QStash message goes through a `PendingPublish` row (docs/architecture.md, *Publishing*).
 
 The row is written in the transaction that changes the state the message depends on, and
 flushed to QStash only after that commit. If the process dies in between, the next delivery of
@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from extensions import db
 from models import Approval, PendingPublish, Run
+from workflows.engine.queue_client import OutgoingMessage
 from workflows.errors import Unavailable
-from workflows.queue import OutgoingMessage
-from workflows.services import Services
+from workflows.ports import Services
 
 log = logging.getLogger(__name__)
 

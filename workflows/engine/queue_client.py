@@ -16,7 +16,6 @@ from qstash.errors import QStashError, SignatureError
 from config import Settings
 from workflows.errors import Unavailable
 
-# On the request path a dead QStash must fail in seconds, not after the SDK's 600 s default.
 REQUEST_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
 REQUEST_RETRY = {"retries": 1, "backoff": lambda attempt: 200}
 # Clock skew we accept between QStash and us when checking nbf/exp.

@@ -5,13 +5,17 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, Undefined, nodes
 from jinja2.environment import Template, TemplateExpression
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
-from workflows.tools.base import Tool, ToolContext, ToolError
+from models import iso
+from workflows.errors import ToolError
+
+if TYPE_CHECKING:  # tools import this module to render their templates
+    from workflows.tools.base import Tool, ToolContext
 
 MAX_RENDERED_CHARS = 200_000  # one rendered string; stops a runaway loop from filling memory
 MAX_SEQUENCE_REPEAT = 100_000  # `'x' * n` and `[..] * n` in a template
@@ -48,7 +52,7 @@ def _finalize(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return _iso(value)
+        return iso(value, "auto")
     if isinstance(value, (dict, list, tuple)):
         return json.dumps(_to_json(value), ensure_ascii=False)
     return value
@@ -57,13 +61,6 @@ def _finalize(value: Any) -> Any:
 _env = _Environment(
     undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True, finalize=_finalize
 )
-
-
-def _iso(value: datetime) -> str:
-    """ISO 8601 UTC with a Z; a naive datetime is taken to be UTC already."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def namespace(ctx: ToolContext) -> dict[str, Any]:
@@ -180,7 +177,7 @@ def _to_json(value: Any) -> Any:
     if isinstance(value, str):
         return str(value)  # Markup and other str subclasses become plain strings
     if isinstance(value, datetime):
-        return _iso(value)
+        return iso(value, "auto")
     if isinstance(value, Mapping):
         return {str(k): _to_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -25,9 +25,9 @@ from models import (
     Trigger,
     Workflow,
 )
-from workflows import publishing
+from workflows.engine import publishing
 from workflows.errors import NotFound
-from workflows.services import Services
+from workflows.ports import Services
 
 FINISHED_VALUES = [s.value for s in RUN_FINISHED]
 OPEN_STEP_STATES = (StepStatus.PENDING, StepStatus.AWAITING_APPROVAL)

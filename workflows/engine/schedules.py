@@ -6,18 +6,16 @@ unreachable QStash fails the request with 503 and leaves the database unchanged.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from croniter import croniter
 
-from qstash_dev.cron import next_fire_times
-
 from extensions import db
 from models import Workflow
-from workflows import publishing
-from workflows.services import Services
+from qstash_dev.cron import next_fire_times
+from workflows.engine import publishing
+from workflows.ports import Services
 
 SWEEP_SCHEDULE_ID = "stepwise-sweep"
 SWEEP_CRON = "* * * * *"

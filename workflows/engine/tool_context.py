@@ -7,11 +7,11 @@ import sqlalchemy as sa
 
 from extensions import db
 from models import Run, RunStatus, RunStep
-from workflows import linkedin, publishing
-from workflows.services import Services
+from workflows.engine import publishing
+from workflows.integrations import linkedin
+from workflows.ports import Services
 from workflows.tools.base import Tool, ToolContext
 
-# How many earlier completed runs `sinceLastRun` remembers links from.
 LINK_MEMORY_RUNS = 10
 
 

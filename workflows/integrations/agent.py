@@ -1,4 +1,4 @@
-"""The step agent: one model turn that proposes the input of one step (section 6, step 4).
+"""The step agent: one model turn that proposes the input of one step (docs/architecture.md, *The step lifecycle*, 3).
 
 The model is offered exactly this step's tool and forced to call it. Its arguments only fill
 the fields the step's (rendered) input leaves empty: fixed fields always win, so text fetched
@@ -12,11 +12,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from workflows.llm import LLMClient, Usage, forced, function_tool
+from workflows.errors import ToolError
+from workflows.integrations.llm import LLMClient, LLMRefused, LLMUnavailable, forced, function_tool
 from workflows.tools import validate_input
-from workflows.tools.base import Tool, ToolError
+from workflows.tools.base import Tool
+from workflows.usage import Usage
 
-__all__ = ["AgentInvalidArguments", "AgentResult", "SYSTEM_PROMPT", "propose_input"]
+__all__ = ["AgentFailure", "AgentInvalidArguments", "AgentResult", "AgentRetry", "SYSTEM_PROMPT",
+           "fill_with_agent", "propose_input"]
 
 SYSTEM_PROMPT = """You are the step agent of Stepwise, a service that runs a person's workflows: \
 steps run in order, each calling one tool. You prepare the input of one step by calling the one \
@@ -150,3 +153,55 @@ def _one_call(reply: dict[str, Any], tool: Tool) -> tuple[dict[str, Any], dict[s
     if not isinstance(arguments, dict):
         return message, f"the model's arguments for {tool.name} must be a JSON object"
     return message, arguments
+
+
+class AgentRetry(Exception):
+    """A failure a retry may cure (model 429/5xx/timeout, invalid arguments)."""
+
+    def __init__(self, message: str, retry_after: float | None = None,
+                 messages: list[dict[str, Any]] | None = None, usage: Usage = Usage()) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.messages = messages or []  # the failed call and its error, kept in the conversation
+        self.usage = usage
+
+
+class AgentFailure(Exception):
+    """A failure no retry can change (the model server refused; a fixed field is invalid)."""
+
+
+def _declined(previous_proposal: dict[str, Any], tool: Tool, step_index: int) -> list[dict[str, Any]]:
+    """The earlier proposal as the model's own call, answered "not run", before the feedback."""
+    call_id = f"call_step_{step_index}_proposal"
+    return [
+        {"role": "assistant", "content": None, "tool_calls": [{
+            "id": call_id, "type": "function",
+            "function": {"name": tool.name, "arguments": json.dumps(previous_proposal)}}]},
+        {"role": "tool", "tool_call_id": call_id,
+         "content": "Not run: the reviewer asked for changes before approving."},
+    ]
+
+
+def fill_with_agent(llm: LLMClient, *, goal: str, tool: Tool, step_index: int, instruction: str,
+                    fixed_input: dict[str, Any], conversation: list[dict[str, Any]],
+                    feedback: str | None, previous_proposal: dict[str, Any] | None
+                    ) -> tuple[dict[str, Any], Usage, dict[str, Any]]:
+    """(input to use, usage, the assistant message to store with the tool's result)."""
+    if feedback is not None and previous_proposal is not None:
+        conversation = conversation + _declined(previous_proposal, tool, step_index)
+    try:
+        result = propose_input(llm=llm, goal=goal, tool=tool, step_index=step_index,
+                               instruction=instruction, fixed_input=fixed_input,
+                               conversation=conversation, feedback=feedback)
+    except AgentInvalidArguments as exc:
+        answer = {"role": "tool", "tool_call_id": exc.tool_call_id, "content": f"Error: {exc.message}"}
+        raise AgentRetry(f"the model's arguments were invalid: {exc.message}",
+                         messages=[exc.assistant_message, answer], usage=exc.usage) from exc
+    except LLMUnavailable as exc:
+        raise AgentRetry(f"the model is unavailable: {exc}", retry_after=exc.retry_after) from exc
+    except (LLMRefused, ToolError) as exc:
+        raise AgentFailure(str(exc)) from exc
+    # Store the call with the input actually used (fixed fields included), so later steps see it.
+    call = json.loads(json.dumps(result.assistant_message))
+    call["tool_calls"][0]["function"]["arguments"] = json.dumps(result.input)
+    return result.input, result.usage, call

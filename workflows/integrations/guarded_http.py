@@ -15,7 +15,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from workflows.tools.base import RetryableToolError, ToolError
+from workflows.errors import RetryableToolError, ToolError
 
 DEFAULT_TIMEOUT = 15.0  # seconds, for the whole fetch: every hop and the body
 DEFAULT_MAX_BYTES = 5_000_000  # response body, after decompression

@@ -17,8 +17,8 @@ from sqlalchemy.exc import IntegrityError
 from config import Settings
 from extensions import db
 from models import Credential, utcnow
-from workflows.crypto import DecryptionError, decrypt_json, encrypt_json
 from workflows.errors import Invalid, Unavailable
+from workflows.integrations.crypto import DecryptionError, decrypt_json, encrypt_json
 
 PROVIDER = "linkedin"
 SCOPES = ("openid", "profile", "w_member_social")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import openai
 
 from config import LLM_PRICES
-from workflows.tools.base import Usage
+from workflows.usage import Usage
 
 if TYPE_CHECKING:
     from config import Settings

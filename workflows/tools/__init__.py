@@ -1,4 +1,12 @@
-"""The tool registry: every tool a step can run, by name."""
+"""The tool registry: every tool a step can run, by name.
+
+Module map:
+
+- `base`          the tool contract: Tool, ToolContext, ToolResult, Delivery, AssetSpec, EmailSpec
+- `schema`        input validation against a tool's JSON Schema (templates allowed where typed)
+- `fetch_feed`, `fetch_page`, `write`, `compose`, `send_email`, `http_request`, `linkedin_post`
+- `_html`         readable text out of HTML, shared by fetch_page and fetch_feed
+"""
 from __future__ import annotations
 
 from workflows.tools import compose, fetch_feed, fetch_page, http_request, linkedin_post, send_email, write

@@ -6,6 +6,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Callable, Protocol
 
+from workflows.usage import Usage
+
 
 class Delivery(StrEnum):
     """How often a tool's effect may happen when QStash delivers a step more than once."""
@@ -14,22 +16,6 @@ class Delivery(StrEnum):
     OUTBOX = "outbox"  # effect is a row written in the step's own commit
     IDEMPOTENCY_KEY = "idempotency-key"  # the receiver deduplicates on our key
     AT_MOST_ONCE = "at-most-once"  # effect-started time committed before the call
-
-
-class ToolError(Exception):
-    """A failure a retry cannot change (bad input, a 4xx from a third party): fails the step."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field  # the input field at fault, e.g. "toolInput.url", when there is one
-
-
-class RetryableToolError(Exception):
-    """A failure a retry may cure (network, timeout, 5xx, 429): QStash retries the step."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -51,20 +37,6 @@ class EmailSpec:
     text: str
     html: str | None = None
     message_id: str | None = None  # the Message-ID header to send, as in the tool's output
-
-
-@dataclass(frozen=True)
-class Usage:
-    """Tokens a model call spent and what they cost; sums with `+` (RunStep and Run totals)."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(self.prompt_tokens + other.prompt_tokens,
-                     self.completion_tokens + other.completion_tokens,
-                     self.cost_usd + other.cost_usd)
 
 
 @dataclass

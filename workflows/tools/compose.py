@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workflows import references  # a module import: references imports this package too
+from workflows.engine import references
 from workflows.tools.base import Delivery, Tool, ToolContext, ToolResult
 
 MAX_TEMPLATE_CHARS = 20_000

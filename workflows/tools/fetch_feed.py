@@ -8,9 +8,11 @@ from typing import Any
 
 import feedparser
 
-from workflows import http_client
+from models import iso
+from workflows.errors import ToolError
+from workflows.integrations import guarded_http
 from workflows.tools._html import strip_tags
-from workflows.tools.base import Delivery, Tool, ToolContext, ToolError, ToolResult
+from workflows.tools.base import Delivery, Tool, ToolContext, ToolResult
 from workflows.tools.schema import URL_SCHEMA
 
 DEFAULT_LIMIT = 10
@@ -36,8 +38,8 @@ SCHEMA: dict[str, Any] = {
 def run(tool_input: dict[str, Any], ctx: ToolContext) -> ToolResult:
     """Fetch the feed through the guarded client and return its items, newest rules applied."""
     url = tool_input["url"]
-    response = http_client.fetch(url, headers={"Accept": ACCEPT}, allow_private=ctx.allow_private_urls)
-    http_client.raise_for_status(response)
+    response = guarded_http.fetch(url, headers={"Accept": ACCEPT}, allow_private=ctx.allow_private_urls)
+    guarded_http.raise_for_status(response)
     items = parse_items(response.content, response.url, response.headers.get("content-type", ""))
     if tool_input.get("sinceLastRun"):
         items = [item for item in items if _is_new(item, ctx)]
@@ -69,7 +71,7 @@ def _iso(parsed: Any) -> str | None:
     """feedparser's UTC struct_time as ISO 8601 UTC with a Z."""
     if not parsed:
         return None
-    return datetime.fromtimestamp(calendar.timegm(parsed), timezone.utc).isoformat().replace("+00:00", "Z")
+    return iso(datetime.fromtimestamp(calendar.timegm(parsed), timezone.utc), "auto")
 
 
 def _is_new(item: dict[str, Any], ctx: ToolContext) -> bool:

@@ -4,9 +4,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from workflows import http_client
+from workflows.errors import ToolError
+from workflows.integrations import guarded_http
 from workflows.tools._html import readable_text, sniff_charset, truncate
-from workflows.tools.base import Delivery, Tool, ToolContext, ToolError, ToolResult
+from workflows.tools.base import Delivery, Tool, ToolContext, ToolResult
 from workflows.tools.schema import URL_SCHEMA
 
 MAX_TEXT_CHARS = 20_000
@@ -24,9 +25,9 @@ SCHEMA: dict[str, Any] = {
 
 def run(tool_input: dict[str, Any], ctx: ToolContext) -> ToolResult:
     """Fetch a page through the guarded client and return its title and main text."""
-    response = http_client.fetch(tool_input["url"], headers={"Accept": ACCEPT},
+    response = guarded_http.fetch(tool_input["url"], headers={"Accept": ACCEPT},
                                  allow_private=ctx.allow_private_urls)
-    http_client.raise_for_status(response)
+    guarded_http.raise_for_status(response)
     kind = response.content_type
     if kind in HTML_TYPES:
         title, text = readable_text(response.text(sniff_charset(response.content)), MAX_TEXT_CHARS)

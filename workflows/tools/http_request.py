@@ -4,8 +4,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from workflows import http_client
-from workflows.tools.base import Delivery, Tool, ToolContext, ToolError, ToolResult
+from workflows.errors import ToolError
+from workflows.integrations import guarded_http
+from workflows.tools.base import Delivery, Tool, ToolContext, ToolResult
 from workflows.tools.schema import ONE_LINE, URL_SCHEMA
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -47,15 +48,15 @@ def run(tool_input: dict[str, Any], ctx: ToolContext) -> ToolResult:
         raise ToolError("toolInput.json: a GET request has no body; use POST", field="toolInput.json")
     headers["Idempotency-Key"] = ctx.dedup_id
     body = {"json": tool_input["json"]} if "json" in tool_input else {}
-    response = http_client.fetch(
+    response = guarded_http.fetch(
         tool_input["url"], method=method, headers=headers, allow_private=ctx.allow_private_urls,
         max_bytes=MAX_RESPONSE_BYTES, truncate=True, **body,
     )
-    http_client.raise_for_status(response)
+    guarded_http.raise_for_status(response)
     return ToolResult(output={"status": response.status, "body": _body(response)})
 
 
-def _body(response: http_client.HttpResponse) -> Any:
+def _body(response: guarded_http.HttpResponse) -> Any:
     """Parsed JSON when the response is complete JSON, else its text (at most 64 KB)."""
     text = response.text()
     if response.is_json() and not response.truncated:

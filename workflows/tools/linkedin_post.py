@@ -8,8 +8,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from workflows import linkedin
-from workflows.tools.base import Delivery, RetryableToolError, Tool, ToolContext, ToolError, ToolResult
+from workflows.errors import RetryableToolError, ToolError
+from workflows.integrations import linkedin
+from workflows.tools.base import Delivery, Tool, ToolContext, ToolResult
 from workflows.tools.schema import URL_SCHEMA
 
 POST_TIMEOUT = 30.0  # seconds; past it the outcome is unknown (see `_send`)

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from email_validator import EmailNotValidError, validate_email
 from jsonschema import Draft202012Validator, FormatChecker, ValidationError
 
-from workflows import references  # a module import: references imports this package too
+from workflows.engine import references
 from workflows.tools.base import Tool
 
 URL_SCHEMA: dict[str, Any] = {

@@ -6,7 +6,8 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from workflows.tools.base import Delivery, EmailSpec, Tool, ToolContext, ToolError, ToolResult
+from workflows.errors import ToolError
+from workflows.tools.base import Delivery, EmailSpec, Tool, ToolContext, ToolResult
 from workflows.tools.schema import ONE_LINE
 
 MAX_SUBJECT_CHARS = 200

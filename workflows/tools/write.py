@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-# A module import: llm imports this package (for Usage), so its names are read at call time.
-from workflows import llm
-from workflows.tools.base import AssetSpec, Delivery, RetryableToolError, Tool, ToolContext, ToolError, \
-    ToolResult, Usage
+from workflows.errors import RetryableToolError, ToolError
+from workflows.integrations.llm import NO_LLM_MESSAGE, LLMRefused, LLMUnavailable
+from workflows.tools.base import AssetSpec, Delivery, Tool, ToolContext, ToolResult
+from workflows.usage import Usage
 
 MAX_INSTRUCTIONS_CHARS = 10_000
 MAX_CONTEXT_CHARS = 50_000
@@ -36,14 +36,14 @@ SCHEMA: dict[str, Any] = {
 def run(tool_input: dict[str, Any], ctx: ToolContext) -> ToolResult:
     """Draft the text with the model and keep it as a Markdown asset."""
     if ctx.llm is None:
-        raise ToolError(llm.NO_LLM_MESSAGE)
+        raise ToolError(NO_LLM_MESSAGE)
     instructions = tool_input["instructions"]
     context = _context_text(tool_input.get("context"))
     try:
         text, usage = ctx.llm.draft(instructions, context)
-    except llm.LLMUnavailable as exc:
+    except LLMUnavailable as exc:
         raise RetryableToolError(str(exc), retry_after=exc.retry_after) from None
-    except llm.LLMRefused as exc:
+    except LLMRefused as exc:
         raise ToolError(str(exc)) from None
     if isinstance(usage, dict):  # an LLM written against the protocol's first form
         usage = Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))

@@ -1,0 +1,17 @@
+"""The step engine: each step of a run is one signed QStash delivery (docs/architecture.md).
+
+Module map:
+
+- `delivery`      handle_step: parse the step message, claim the step (the claim table), run it
+- `outcomes`      the guarded commits that end an attempt: completed, awaiting approval, failed,
+                  given back for a retry
+- `runs`          run creation (run now, ticks, the overlap policy), finishing, cancelling
+- `approvals`     decide once (approve, edit & approve, reject, request changes), expire
+- `consumers`     the consumers beside the step: schedule ticks, the failure callback, the sweep
+- `publishing`    every QStash message as a PendingPublish row, flushed after the commit
+- `queue_client`  QStash through the official SDK; signature verification
+- `schedules`     workflow schedules in QStash, next fire times, which tick a delivery is
+- `tool_context`  the ToolContext a claimed step's tool sees
+- `references`    Jinja references to earlier outputs, rendered in a sandbox
+- `outbox`        emails as outbox rows, written in the transaction that decides them
+"""
