@@ -60,15 +60,15 @@ def _enum(enum_cls: type[StrEnum]) -> sa.Enum:
 
 
 class RunStatus(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    AWAITING_APPROVAL = "awaiting_approval"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    REJECTED = "rejected"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-    SKIPPED = "skipped"
+    PENDING = "pending"  # created; its first step message is queued (or it waits its turn: queue)
+    RUNNING = "running"  # a step has been claimed
+    AWAITING_APPROVAL = "awaiting_approval"  # paused on a step that needs a person's OK
+    COMPLETED = "completed"  # every step completed
+    FAILED = "failed"  # a step failed for good (or QStash gave up on it)
+    REJECTED = "rejected"  # a person rejected a step; the rest were skipped
+    CANCELLED = "cancelled"  # cancelled by its owner
+    EXPIRED = "expired"  # an approval was not decided in time
+    SKIPPED = "skipped"  # a tick the overlap policy did not run
 
 
 RUN_FINISHED = frozenset(
@@ -78,48 +78,48 @@ RUN_FINISHED = frozenset(
 
 
 class StepStatus(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    AWAITING_APPROVAL = "awaiting_approval"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    REJECTED = "rejected"
-    SKIPPED = "skipped"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
+    PENDING = "pending"  # not claimed yet, or given back for a retry
+    RUNNING = "running"  # claimed by an attempt holding a live lease
+    AWAITING_APPROVAL = "awaiting_approval"  # proposed input waits for a decision
+    COMPLETED = "completed"  # the tool ran and its result is stored
+    FAILED = "failed"  # an error no retry can change, or retries exhausted
+    REJECTED = "rejected"  # its approval was rejected
+    SKIPPED = "skipped"  # an earlier step ended the run
+    CANCELLED = "cancelled"  # the run was cancelled before it ran
+    EXPIRED = "expired"  # its approval expired
 
 
 class ApprovalStatus(StrEnum):
-    PENDING = "pending"
-    APPROVED = "approved"
-    REJECTED = "rejected"
-    REVISE = "revise"
-    EXPIRED = "expired"
-    CANCELLED = "cancelled"
+    PENDING = "pending"  # waiting for the first decision
+    APPROVED = "approved"  # run the (possibly edited) decided input
+    REJECTED = "rejected"  # the run ends
+    REVISE = "revise"  # changes requested: the agent proposes again, a new approval follows
+    EXPIRED = "expired"  # nobody decided before expires_at
+    CANCELLED = "cancelled"  # the run was cancelled while it waited
 
 
 class Overlap(StrEnum):
-    SKIP = "skip"
-    QUEUE = "queue"
-    ALLOW = "allow"
+    SKIP = "skip"  # a tick while a run is active records a skipped run
+    QUEUE = "queue"  # one run may wait behind the active one; later ticks are skipped
+    ALLOW = "allow"  # every tick starts a run
 
 
 class Trigger(StrEnum):
-    MANUAL = "manual"
-    API = "api"
-    SCHEDULE = "schedule"
+    MANUAL = "manual"  # "Run now" in the dashboard
+    API = "api"  # POST /api/workflows/<id>/runs with a token
+    SCHEDULE = "schedule"  # a QStash schedule tick
 
 
 class Channel(StrEnum):
-    APP = "app"
-    EMAIL = "email"
-    API = "api"
+    APP = "app"  # the dashboard's inline buttons
+    EMAIL = "email"  # the emailed link
+    API = "api"  # POST /api/approvals/<id>
 
 
 class OutboxStatus(StrEnum):
-    QUEUED = "queued"
-    SENT = "sent"
-    FAILED = "failed"
+    QUEUED = "queued"  # written; not sent yet (or no SMTP server configured)
+    SENT = "sent"  # the SMTP server accepted it
+    FAILED = "failed"  # every try failed; the error is kept
 
 
 class User(UserMixin, db.Model):
@@ -193,17 +193,23 @@ class Workflow(db.Model):
     )
 
 
-class WorkflowStep(db.Model):
+class StepDefinition:
+    """The columns that define a step: a workflow's step, and the copy a run takes of it."""
+
+    tool_name: Mapped[str] = mapped_column(sa.String(64))
+    # JSON; string values may be templates referring to earlier steps' outputs.
+    tool_input: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    instruction: Mapped[Optional[str]] = mapped_column(sa.Text)  # for the step agent
+    needs_approval: Mapped[bool] = mapped_column(default=False)
+
+
+class WorkflowStep(StepDefinition, db.Model):
     __tablename__ = "workflow_steps"
     __table_args__ = (sa.UniqueConstraint("workflow_id", "index"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workflow_id: Mapped[str] = mapped_column(sa.ForeignKey("workflows.id", ondelete="CASCADE"))
     index: Mapped[int] = mapped_column()
-    tool_name: Mapped[str] = mapped_column(sa.String(64))
-    tool_input: Mapped[dict] = mapped_column(sa.JSON, default=dict)
-    instruction: Mapped[Optional[str]] = mapped_column(sa.Text)
-    needs_approval: Mapped[bool] = mapped_column(default=False)
 
     workflow: Mapped[Workflow] = relationship(back_populates="steps")
 
@@ -235,7 +241,7 @@ class Run(db.Model):
     )
 
 
-class RunStep(db.Model):
+class RunStep(StepDefinition, db.Model):
     """One step of one run, with its own copy of the workflow step taken at run creation."""
 
     __tablename__ = "run_steps"
@@ -244,10 +250,6 @@ class RunStep(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(sa.ForeignKey("runs.id", ondelete="CASCADE"))
     step_index: Mapped[int] = mapped_column()
-    tool_name: Mapped[str] = mapped_column(sa.String(64))
-    tool_input: Mapped[dict] = mapped_column(sa.JSON, default=dict)
-    instruction: Mapped[Optional[str]] = mapped_column(sa.Text)
-    needs_approval: Mapped[bool] = mapped_column(default=False)
     status: Mapped[StepStatus] = mapped_column(_enum(StepStatus), default=StepStatus.PENDING)
     attempts: Mapped[int] = mapped_column(default=0)
     claim_token: Mapped[Optional[str]] = mapped_column(sa.String(64))
