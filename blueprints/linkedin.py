@@ -15,8 +15,8 @@ from workflows.integrations import linkedin
 bp = Blueprint("linkedin", __name__, url_prefix="/settings/linkedin")
 
 STATE_KEY = "linkedin_oauth_state"
-PAGE = "linkedin/settings.html"
-PARTIAL = "dashboard/_linkedin.html"
+PAGE = "settings/linkedin.html"
+PARTIAL = "settings/_linkedin.html"
 
 
 def _settings() -> Settings:
