@@ -1,9 +1,14 @@
 """Rendering helpers shared by the HTML blueprints."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import render_template, request
+from flask_login import current_user
+
+from workflows.authoring.definitions import known_timezone
 
 
 def is_htmx() -> bool:
@@ -14,3 +19,19 @@ def is_htmx() -> bool:
 def page_or_fragment(page: str, fragment: str, **context: Any) -> str:
     """Render the fragment for htmx, the whole page (which includes it) otherwise."""
     return render_template(fragment if is_htmx() else page, **context)
+
+
+def viewer_zone() -> ZoneInfo:
+    """The zone to show times in: the user's setting, else the browser's (`tz` cookie), else UTC."""
+    for name in (getattr(current_user, "timezone", None), request.cookies.get("tz")):
+        if name and known_timezone(name):
+            return ZoneInfo(name)
+    return ZoneInfo("UTC")
+
+
+def localtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A timestamp in the viewer's zone, e.g. "2026-12-01 09:00 CET" (the `localtime` filter)."""
+    if value is None:
+        return ""
+    local = value.astimezone(viewer_zone())
+    return f"{local.strftime(fmt)} {local.tzname()}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from flask import Blueprint
 from flask_login import current_user
 
+from blueprints.render import localtime
 from workflows.authoring import owned
 
 bp = Blueprint("dashboard", __name__)
@@ -23,6 +24,8 @@ def _navigation_counts() -> dict:
         return {}
     return {"pending_approvals": owned.pending_approval_count(current_user.id)}
 
+
+bp.add_app_template_filter(localtime, "localtime")
 
 # The views register themselves on `bp` when imported.
 from blueprints.dashboard import approvals, health, settings, workflows  # noqa: E402,F401
