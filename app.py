@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from config import ROOT, ConfigError, environment, load_settings
 from extensions import csrf, db, htmx, login_manager, mail, migrate
+from workflows.integrations.accounts import SESSION_MAX_AGE
 
 # Browsers may run only our own scripts and styles: no inline script anywhere in the templates.
 CONTENT_SECURITY_POLICY = (
@@ -41,6 +42,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.production,
         REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_DURATION=SESSION_MAX_AGE,  # the session row lives as long
         REMEMBER_COOKIE_SECURE=settings.production,
         MAIL_SERVER=settings.mail_server or "localhost",
         MAIL_PORT=settings.mail_port,
@@ -48,6 +50,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         MAIL_USERNAME=settings.mail_username,
         MAIL_PASSWORD=settings.mail_password,
         MAIL_DEFAULT_SENDER=settings.mail_default_sender,
+        MAIL_SUPPRESS_SEND=False,  # whether to send is decided by Services.mailer (MAIL_SERVER set)
         SETTINGS=settings,
     )
     app.config.update(overrides)

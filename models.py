@@ -129,6 +129,27 @@ class User(UserMixin, db.Model):
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # IANA zone the dashboard and emails show times in; None: the browser's zone (or UTC).
+    timezone: Mapped[Optional[str]] = mapped_column(sa.String(64))
+    # Where notifications go once verified; None: the account email.
+    notification_email: Mapped[Optional[str]] = mapped_column(sa.String(254))
+    # An address waiting for its verification link to be opened (never mailed otherwise).
+    pending_notification_email: Mapped[Optional[str]] = mapped_column(sa.String(254))
+    notify_on_failure: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    notify_on_completion: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+
+    # The key of the session this request rides on (set by the user loader, not a column):
+    # Flask-Login stores get_id() in the session and the remember-me cookie.
+    session_key = None  # type: str | None
+
+    def get_id(self) -> str:
+        """'<user id>:<session key>': a cookie is worth nothing once its session row is gone."""
+        return f"{self.id}:{self.session_key}"
+
+    @property
+    def notify_address(self) -> str:
+        """Where Stepwise mails this user: the verified notification address, else the account's."""
+        return self.notification_email or self.email
 
     def set_password(self, password: str) -> None:
         """Hash and store a new password."""
@@ -139,13 +160,27 @@ class User(UserMixin, db.Model):
         return check_password_hash(self.password_hash, password)
 
 
+class UserSession(db.Model):
+    """One logged-in browser. Logging out deletes it, so a copied cookie stops working."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # SHA-256 of the key the cookies carry: a copy of the database opens no session.
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
 class LoginAttempt(db.Model):
-    """Failed logins, kept in the database so throttling works across instances."""
+    """Failed logins and password-reset requests, kept in the database so throttling works
+    across instances."""
 
     __tablename__ = "login_attempts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(sa.String(254), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16), default="login", server_default="login")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
@@ -347,6 +382,10 @@ class Outbox(db.Model):
     error: Mapped[Optional[str]] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # Not before this time (backoff after a failed try); None: at once.
+    next_attempt_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    # A sender claimed the row until then (a conditional UPDATE), so no two send it.
+    claimed_until: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
 
 
 class PendingPublish(db.Model):

@@ -44,6 +44,10 @@ class Unavailable(DomainError):
     status = 503
 
 
+class MailError(Exception):
+    """The SMTP server was unreachable or refused an email; the outbox tries again later."""
+
+
 class ToolError(Exception):
     """A failure a retry cannot change (bad input, a 4xx from a third party): fails the step."""
 

@@ -6,7 +6,7 @@ from extensions import db
 
 TABLES = {
     "users", "api_tokens", "login_attempts", "workflows", "workflow_steps", "runs", "run_steps",
-    "messages", "assets", "approvals", "outbox", "pending_publishes", "credentials",
+    "messages", "assets", "approvals", "outbox", "pending_publishes", "credentials", "user_sessions",
 }
 
 

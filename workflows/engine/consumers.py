@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from extensions import db
 from models import Approval, ApprovalStatus, Run, RunStep, Workflow
 from workflows.encoding import b64decode
-from workflows.engine import outbox, publishing, runs, schedules
+from workflows.engine import outbox, publishing, runs, schedules, sending
+from workflows.integrations import accounts
 from workflows.engine.delivery import non_retryable, parse_message
 from workflows.engine.outcomes import Reply, fail, ok
 from workflows.errors import NotFound
@@ -70,11 +71,14 @@ def handle_failure(services: Services, data: Any) -> Reply:
 
 
 def sweep(services: Services) -> dict[str, int]:
-    """Every minute: publish what a crash left unsent, send reminders, prune old rows."""
+    """Every minute: publish what a crash left unsent, send reminders, retry emails, prune old rows."""
     sent, failing = publishing.flush_stale(services)
     reminded = _remind(services)
+    mailed, unsent = sending.retry_due(services)
     pruned = publishing.prune_sent(services)
-    return {"published": sent, "publishFailures": failing, "reminders": reminded, "pruned": pruned}
+    accounts.prune_sessions(services.clock())
+    return {"published": sent, "publishFailures": failing, "reminders": reminded,
+            "emailsSent": mailed, "emailsUnsent": unsent, "pruned": pruned}
 
 
 def _remind(services: Services) -> int:
@@ -99,5 +103,5 @@ def _remind(services: Services) -> int:
             workflow = approval.run.workflow
             outbox.queue_approval_reminder(services, approval, approval.run_step, workflow.owner.email, workflow.goal)
             count += 1
-    db.session.commit()
+    sending.commit_and_send(services)
     return count

@@ -1,16 +1,25 @@
 """Emails are rows first: written in the transaction that decides them, sent after commit.
 
-The dedup key is unique, so a step that is delivered twice writes its email once.
+The dedup key is unique, so a step that is delivered twice writes its email once. Each email is
+rendered from a pair of templates, `templates/email/<name>.txt` and `.html`; times are shown in
+the recipient's zone (their setting, else UTC). Sending is `workflows/engine/sending.py`.
 """
 from __future__ import annotations
 
-import json
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from flask import render_template
 
 from extensions import db
-from models import Approval, Outbox, Run, RunStep
+from models import Approval, Outbox, Run, RunStep, User
+from workflows.authoring.proposals import present, time_left
+from workflows.integrations import signed_links
 from workflows.ports import Services
+
+QUEUED_KEY = "stepwise_emails"  # session.info: rows this transaction added, sent after commit
 
 
 def queue_email(dedup_key: str, to: str, subject: str, text: str, html: str | None = None,
@@ -19,44 +28,88 @@ def queue_email(dedup_key: str, to: str, subject: str, text: str, html: str | No
     exists = db.session.scalar(sa.select(Outbox.id).where(Outbox.dedup_key == dedup_key))
     if exists is not None:
         return False
-    db.session.add(Outbox(to=to, subject=subject[:300], text=text, html=html,
-                          dedup_key=dedup_key, user_id=user_id))
+    row = Outbox(to=to, subject=subject[:300], text=text, html=html, dedup_key=dedup_key, user_id=user_id)
+    db.session.add(row)
+    db.session.info.setdefault(QUEUED_KEY, []).append(row)
     return True
 
 
-def _pretty(value: object) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False)
+def queue_rendered(dedup_key: str, user: User, template: str, subject: str, to: str | None = None,
+                   **context: Any) -> bool:
+    """Render `templates/email/<template>.txt|.html` for `user` and queue it (to their notify address)."""
+    zone = _zone(user)
+    context.update(user=user, subject=subject, when=lambda value: _when(value, zone))
+    text = render_template(f"email/{template}.txt", **context)
+    html = render_template(f"email/{template}.html", **context)
+    return queue_email(dedup_key, to or user.notify_address, subject, text, html, user_id=user.id)
+
+
+def _zone(user: User) -> ZoneInfo:
+    try:
+        return ZoneInfo(user.timezone or "UTC")
+    except (KeyError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _when(value: datetime, zone: ZoneInfo) -> str:
+    local = value.astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
+
+
+def approval_link(services: Services, approval_id: int) -> str:
+    """The emailed link that shows (GET) and decides (POST) one approval."""
+    token = signed_links.make(services.settings.secret_key, signed_links.APPROVAL, {"a": approval_id})
+    return services.url(f"/approvals/{token}")
+
+
+def _approval_context(services: Services, approval: Approval, step: RunStep, goal: str) -> dict[str, Any]:
+    run = approval.run
+    return {
+        "goal": goal, "step": step, "approval": approval,
+        "proposal": present(step.tool_name, approval.proposed_input),
+        "time_left": time_left(approval.expires_at, services.clock()),
+        "link": approval_link(services, approval.id),
+        "inbox": services.url("/approvals"),
+        "workflow_link": services.url(f"/workflows/{run.workflow_id}"),
+        "run_link": services.url(f"/runs/{run.id}"),
+    }
 
 
 def queue_approval_request(services: Services, approval: Approval, step: RunStep,
                            owner_email: str, goal: str) -> None:
-    """Ask the owner to decide a step."""
-    link = services.url("/approvals")
-    text = (
-        f"Stepwise wants to run step {step.step_index + 1} ({step.tool_name}) of your workflow\n"
-        f"“{goal}”.\n\nIt would run with this input:\n\n{_pretty(approval.proposed_input)}\n\n"
-        f"Approve, edit, request changes or reject it here: {link}\n"
-        f"This request expires at {approval.expires_at:%Y-%m-%d %H:%M} UTC."
-    )
-    queue_email(f"approval-{approval.id}-request", owner_email,
-                f"Approval needed: {step.tool_name} for “{goal[:80]}”", text)
+    """Ask the owner to decide a step (to their verified notification address, else `owner_email`)."""
+    owner = approval.run.workflow.owner
+    queue_rendered(f"approval-{approval.id}-request", owner, "approval_request",
+                   f"Approval needed: {step.tool_name} for “{goal[:80]}”",
+                   to=owner.notification_email or owner_email,
+                   **_approval_context(services, approval, step, goal))
 
 
 def queue_approval_reminder(services: Services, approval: Approval, step: RunStep,
                             owner_email: str, goal: str) -> bool:
     """Remind the owner once, when a quarter of the approval's lifetime is left."""
-    text = (
-        f"Step {step.step_index + 1} ({step.tool_name}) of “{goal}” still waits for you.\n"
-        f"It expires at {approval.expires_at:%Y-%m-%d %H:%M} UTC: {services.url('/approvals')}"
-    )
-    return queue_email(f"approval-{approval.id}-reminder", owner_email,
-                       f"Reminder: approval needed for “{goal[:80]}”", text)
+    owner = approval.run.workflow.owner
+    return queue_rendered(f"approval-{approval.id}-reminder", owner, "approval_reminder",
+                          f"Reminder: approval needed for “{goal[:80]}”",
+                          to=owner.notification_email or owner_email,
+                          **_approval_context(services, approval, step, goal))
 
 
 def queue_run_failed(services: Services, run: Run, owner_email: str, goal: str, error: str) -> None:
-    """Tell the owner a run failed and why."""
-    text = (
-        f"Run #{run.id} of your workflow “{goal}” failed.\n\n{error}\n\n"
-        f"Details: {services.url('/')}"
-    )
-    queue_email(f"run-{run.id}-failed", owner_email, f"Run failed: “{goal[:80]}”", text)
+    """Tell the owner a run failed and why (unless they turned failure emails off)."""
+    owner = run.workflow.owner
+    if not owner.notify_on_failure:
+        return
+    queue_rendered(f"run-{run.id}-failed", owner, "run_failed", f"Run failed: “{goal[:80]}”",
+                   to=owner.notification_email or owner_email, run=run, goal=goal, error=error,
+                   run_link=services.url(f"/runs/{run.id}"), settings_link=services.url("/settings"))
+
+
+def queue_run_completed(services: Services, run: Run) -> None:
+    """Tell the owner a run completed, when they asked for it in Settings."""
+    workflow = run.workflow
+    if not workflow.owner.notify_on_completion:
+        return
+    queue_rendered(f"run-{run.id}-completed", workflow.owner, "run_completed",
+                   f"Run completed: “{workflow.goal[:80]}”", run=run, goal=workflow.goal,
+                   run_link=services.url(f"/runs/{run.id}"), settings_link=services.url("/settings"))

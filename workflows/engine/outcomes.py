@@ -120,13 +120,14 @@ def complete(services: Services, run: Run, step: RunStep, token: str, tool_input
     dedup_id = publishing.step_dedup_id(run.workflow_id, run.id, step.step_index)
     for number, email in enumerate(result.emails):
         key = dedup_id if number == 0 else f"{dedup_id}-{number}"
-        outbox.queue_email(key, email.to, email.subject, email.text, email.html, user_id=None)
+        outbox.queue_email(key, email.to, email.subject, email.text, email.html, user_id=run.workflow.owner_id)
     append_messages(run.conversation_id, step.step_index, tool_exchange(step, tool_input, result.output, call))
     _add_usage(run.id, usage)
 
     last = step.step_index + 1 >= len(run.steps)
     if last:
-        runs.finish(services, run, RunStatus.COMPLETED, from_states=(RunStatus.RUNNING,))
+        if runs.finish(services, run, RunStatus.COMPLETED, from_states=(RunStatus.RUNNING,)):
+            outbox.queue_run_completed(services, run)
     else:
         alive = db.session.execute(
             sa.update(Run).where(Run.id == run.id, Run.status == RunStatus.RUNNING)

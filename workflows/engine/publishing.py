@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from extensions import db
 from models import Approval, PendingPublish, Run
+from workflows.engine import sending
 from workflows.engine.queue_client import OutgoingMessage
 from workflows.errors import Unavailable
 from workflows.ports import Services
@@ -45,11 +46,15 @@ def _forget(session: Session) -> None:
 
 
 def commit_and_flush(services: Services) -> bool:
-    """Commit the transaction, then publish the rows it queued; False if QStash failed."""
+    """Commit the transaction, then publish the rows it queued and send the emails it queued;
+    False if QStash failed (an email that fails is retried by the sweep, never reported here)."""
     db.session.flush()
     ids = [row.id for row in db.session.info.pop(_QUEUED, [])]
+    emails = sending.take_queued()
     db.session.commit()
-    return flush(services, ids) if ids else True
+    published = flush(services, ids) if ids else True
+    sending.send(services, emails)
+    return published
 
 
 def step_dedup_id(workflow_id: str, run_id: int, step_index: int) -> str:

@@ -1,4 +1,4 @@
-"""Accounts: users, passwords, login throttling and API tokens."""
+"""Accounts: users, passwords, sessions, login throttling and API tokens."""
 from __future__ import annotations
 
 import hashlib
@@ -9,13 +9,14 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 
 from extensions import db
-from models import ApiToken, LoginAttempt, User, utcnow
+from models import ApiToken, LoginAttempt, User, UserSession, utcnow
 from workflows.errors import Invalid
 
 MIN_PASSWORD_LENGTH = 10
 MAX_FAILED_LOGINS = 5
 FAILED_LOGIN_WINDOW = timedelta(minutes=15)
 TOKEN_PREFIX = "sw_"
+SESSION_MAX_AGE = timedelta(days=30)  # also the remember-me cookie's lifetime (app.py)
 
 
 def normalize_email(email: str) -> str:
@@ -51,31 +52,87 @@ def authenticate(email: str, password: str, now: datetime | None = None) -> User
     """Return the user for these credentials, counting failures to throttle guessing."""
     now = now or utcnow()
     address = (email or "").strip().lower()
-    since = now - FAILED_LOGIN_WINDOW
-    failures = db.session.scalars(
-        sa.select(LoginAttempt.created_at)
-        .where(LoginAttempt.email == address, LoginAttempt.created_at > since)
-        .order_by(LoginAttempt.created_at)
-    ).all()
-    if len(failures) >= MAX_FAILED_LOGINS:
-        wait = failures[0] + FAILED_LOGIN_WINDOW - now
-        minutes = max(1, int(wait.total_seconds() // 60) + 1)
-        raise Invalid(
-            f"Too many failed attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
-            field="password",
-        )
+    throttle(address, "login", now, field="password", what="failed attempts")
     user = db.session.scalar(sa.select(User).where(User.email == address))
     if user is None or not user.check_password(password or ""):
-        db.session.add(LoginAttempt(email=address, created_at=now))
+        db.session.add(LoginAttempt(email=address, kind="login", created_at=now))
         db.session.commit()
         raise Invalid("Wrong email or password.", field="password")
-    db.session.execute(sa.delete(LoginAttempt).where(LoginAttempt.email == address))
+    db.session.execute(sa.delete(LoginAttempt).where(LoginAttempt.email == address, LoginAttempt.kind == "login"))
     db.session.commit()
     return user
 
 
+def throttle(address: str, kind: str, now: datetime, field: str, what: str = "attempts") -> None:
+    """Invalid once MAX_FAILED_LOGINS attempts of `kind` for `address` fall in the window."""
+    since = now - FAILED_LOGIN_WINDOW
+    attempts = db.session.scalars(
+        sa.select(LoginAttempt.created_at)
+        .where(LoginAttempt.email == address, LoginAttempt.kind == kind, LoginAttempt.created_at > since)
+        .order_by(LoginAttempt.created_at)
+    ).all()
+    if len(attempts) >= MAX_FAILED_LOGINS:
+        wait = attempts[0] + FAILED_LOGIN_WINDOW - now
+        minutes = max(1, int(wait.total_seconds() // 60) + 1)
+        raise Invalid(
+            f"Too many {what}. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
+            field=field,
+        )
+
+
+def start_session(user: User) -> None:
+    """A new session row for a login; its key goes into the cookies through `user.get_id()`."""
+    key = secrets.token_urlsafe(32)
+    db.session.add(UserSession(user_id=user.id, key_hash=_hash_token(key)))
+    db.session.commit()
+    user.session_key = key
+
+
+def end_session(user: User) -> None:
+    """Log out: the session's row goes, so a copy of its cookies opens nothing."""
+    if user.session_key:
+        db.session.execute(sa.delete(UserSession).where(UserSession.key_hash == _hash_token(user.session_key)))
+    db.session.commit()
+
+
+def end_other_sessions(user: User) -> int:
+    """Every session of the user but this one ends (after a password change)."""
+    query = sa.delete(UserSession).where(UserSession.user_id == user.id)
+    if user.session_key:
+        query = query.where(UserSession.key_hash != _hash_token(user.session_key))
+    return db.session.execute(query).rowcount or 0
+
+
+def session_user(identifier: str, now: datetime | None = None) -> User | None:
+    """The user of a live session named by '<user id>:<key>' (Flask-Login's user loader)."""
+    user_id, _, key = (identifier or "").partition(":")
+    if not user_id.isdigit() or not key:
+        return None
+    since = (now or utcnow()) - SESSION_MAX_AGE
+    user = db.session.scalar(
+        sa.select(User).join(UserSession, UserSession.user_id == User.id)
+        .where(User.id == int(user_id), UserSession.key_hash == _hash_token(key), UserSession.created_at > since)
+    )
+    if user is not None:
+        user.session_key = key
+    return user
+
+
+def prune_sessions(now: datetime) -> int:
+    """Forget sessions older than SESSION_MAX_AGE (their cookies stopped working already)."""
+    result = db.session.execute(sa.delete(UserSession).where(UserSession.created_at <= now - SESSION_MAX_AGE))
+    db.session.commit()
+    return result.rowcount or 0
+
+
 def _hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_current_password(user: User, password: str, field: str = "current_password") -> None:
+    """Invalid naming `field` unless `password` is the user's password."""
+    if not user.check_password(password or ""):
+        raise Invalid("That is not your current password.", field=field)
 
 
 def create_token(user: User, name: str) -> tuple[ApiToken, str]:
