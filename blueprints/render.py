@@ -35,3 +35,9 @@ def localtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         return ""
     local = value.astimezone(viewer_zone())
     return f"{local.strftime(fmt)} {local.tzname()}"
+
+
+def status_word(value: object) -> str:
+    """A status as its contract word, capitalised: "awaiting_approval" → "Awaiting approval"."""
+    raw = str(getattr(value, "value", value) or "")
+    return raw.replace("_", " ").capitalize()

@@ -33,15 +33,12 @@ def test_pending_approval_shows_in_the_list_and_as_the_navigation_badge(app, use
     page.wait_for_url("/approvals")
     expect(approvals_link).to_have_attribute("aria-current", "page")
     expect(badge).to_have_text("1")
-    rows = page.locator("table tbody tr")
-    expect(rows).to_have_count(1)
-    row = page.locator(f"#approval-{approval_id}")
-    expect(row.locator("td")).to_have_text([
-        "http_request (step 1)",
-        f"#{run_id}",
-        re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d UTC$"),
-        f"{expires_at:%Y-%m-%d %H:%M} UTC",
-    ])
+    cards = page.locator("#pending article.approval")
+    expect(cards).to_have_count(1)
+    card = page.locator(f"#approval-{approval_id}")
+    expect(card.get_by_role("link", name=GOAL)).to_have_attribute("href", re.compile(r"^/workflows/"))
+    expect(card).to_contain_text(f"Step 1 · http_request · run #{run_id}")
+    expect(card.locator(".time-left")).to_contain_text(f"(until {expires_at:%Y-%m-%d %H:%M} UTC)")
     screenshot(page, tmp_path, "approvals")
 
 

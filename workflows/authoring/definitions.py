@@ -80,6 +80,12 @@ def _timezones() -> frozenset[str]:
     return frozenset(available_timezones()) | {"UTC"}
 
 
+@lru_cache(maxsize=1)
+def timezone_names() -> tuple[str, ...]:
+    """Every IANA zone name, sorted (for a select)."""
+    return tuple(sorted(_timezones()))
+
+
 def known_timezone(name: str) -> bool:
     """True for an IANA zone name (never a folder such as "America", a path, or a long string)."""
     return name in _timezones()

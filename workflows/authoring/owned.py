@@ -9,7 +9,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import contains_eager, selectinload
 
 from extensions import db
 from models import Approval, ApprovalStatus, Run, RunStatus, Workflow
@@ -86,6 +86,16 @@ def approvals_for(owner_id: int, status: str | None = None, limit: int = 50,
         query = query.where(Approval.status == status)
     # The JSON shape reads each approval's step and run: load them with the page, not per row.
     query = query.options(selectinload(Approval.run_step), selectinload(Approval.run))
+    return paginate(query, [Approval.id], limit, cursor)
+
+
+def approval_page(owner_id: int, history: bool, limit: int = 50, cursor: str | None = None) -> Page:
+    """The approvals inbox: pending approvals, or (history) every decided, expired or
+    cancelled one; newest first, with their step, run and workflow loaded with the page."""
+    wanted = Approval.status != ApprovalStatus.PENDING if history else Approval.status == ApprovalStatus.PENDING
+    # _owned already joins the run and its workflow: fill those relations from that join.
+    query = _owned(Approval, owner_id).where(wanted).options(
+        contains_eager(Approval.run).contains_eager(Run.workflow), selectinload(Approval.run_step))
     return paginate(query, [Approval.id], limit, cursor)
 
 

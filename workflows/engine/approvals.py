@@ -66,9 +66,10 @@ def decide(services: Services, approval: Approval, decision: str, *, decided_by:
                 field, message = problems[0]
                 raise Invalid(f"{field} {message}", field=field)
     now = services.clock()
+    # Past expires_at it is too late even if the expiry message has not arrived yet.
     won = db.session.execute(
         sa.update(Approval)
-        .where(Approval.id == approval.id, Approval.status == ApprovalStatus.PENDING)
+        .where(Approval.id == approval.id, Approval.status == ApprovalStatus.PENDING, Approval.expires_at > now)
         .values(status=DECISIONS[decision], decided_input=decided_input, feedback=feedback,
                 decided_by=decided_by, decided_at=now, channel=channel)
     ).rowcount
@@ -90,10 +91,12 @@ def decide(services: Services, approval: Approval, decision: str, *, decided_by:
 def already_decided_message(approval: Approval) -> str:
     """'already approved by ada@example.com at 2026-…Z' (or expired / cancelled)."""
     status = approval.status.value
+    if approval.status == ApprovalStatus.PENDING:  # past expires_at, the expiry message not in yet
+        return f"this approval expired at {approval.expires_at:%Y-%m-%dT%H:%M:%SZ}; it can no longer be decided"
     if approval.status in (ApprovalStatus.EXPIRED, ApprovalStatus.CANCELLED):
         when = approval.decided_at or approval.expires_at
         return f"this approval was {status} at {when:%Y-%m-%dT%H:%M:%SZ}; it can no longer be decided"
-    label = {"approved": "approved", "rejected": "rejected", "revise": "sent back for changes"}[status]
+    label = {"approved": "approved", "rejected": "rejected", "revise": "sent back for changes"}.get(status, status)
     return f"already {label} by {approval.decided_by} at {approval.decided_at:%Y-%m-%dT%H:%M:%SZ}"
 
 
