@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import render_template
+from flask import current_app
 
 from extensions import db
 from models import Approval, Outbox, Run, RunStep, User
@@ -39,8 +39,10 @@ def queue_rendered(dedup_key: str, user: User, template: str, subject: str, to: 
     """Render `templates/email/<template>.txt|.html` for `user` and queue it (to their notify address)."""
     zone = _zone(user)
     context.update(user=user, subject=subject, when=lambda value: _when(value, zone))
-    text = render_template(f"email/{template}.txt", **context)
-    html = render_template(f"email/{template}.html", **context)
+    # The app's Jinja environment without its context processors: no request, no logged-in user.
+    env = current_app.jinja_env
+    text = env.get_template(f"email/{template}.txt").render(**context)
+    html = env.get_template(f"email/{template}.html").render(**context)
     return queue_email(dedup_key, to or user.notify_address, subject, text, html, user_id=user.id)
 
 
