@@ -39,8 +39,8 @@ class FlaskMailer:
         """Hand the email to the SMTP server; MailError with the server's words on failure."""
         state = current_app.extensions["mail"]
         message = Message(subject=email.subject, recipients=[email.to], body=email.text,
-                          html=email.html, sender=state.default_sender,
-                          extra_headers={"Message-ID": email.message_id})
+                          html=email.html, sender=state.default_sender)
+        message.msgId = email.message_id  # Flask-Mail writes the Message-ID header from it
         try:
             with _TimedConnection(state) as connection:
                 connection.send(message)
