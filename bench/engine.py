@@ -48,6 +48,7 @@ from models import (  # noqa: E402
     iso,  # noqa: E402
     utcnow,
 )
+from bench import approvals_page  # noqa: E402
 from tests.support.qstash_server import QStashDevProcess, free_port  # noqa: E402
 from tests.support.recorder import Recorder  # noqa: E402
 
@@ -83,6 +84,8 @@ class Stack:
     app: subprocess.Popen[bytes]
     api: httpx.Client
     engine: sa.Engine
+    db_url: str = ""
+    secret: str = ""
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -151,7 +154,7 @@ def start_stack(tmp: Path, db_url: str, engine: sa.Engine, exits: ExitStack) -> 
     exits.callback(stop_group, app)
     wait_healthy(url, app, tmp / "app.log")
     api = exits.enter_context(httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {token}"}))
-    return Stack(url, qstash, app, api, engine)
+    return Stack(url, qstash, app, api, engine, db_url, env["SECRET_KEY"])
 
 
 def compose_steps(count: int) -> list[dict[str, Any]]:
@@ -382,7 +385,8 @@ def measure_reads(stack: Stack, sizes: Sizes, exits: ExitStack) -> list[tuple[st
     return [(f"{sizes.stored_runs:,} runs seeded (4 workflows x 4 steps, mixed statuses, ~{pending:,} pending "
              "approvals)", f"in {seeded:.1f} s"), (f"latency p50 / p99 ({sizes.requests} requests each)", "")] + [
         (f"  {name}", time_get(stack.api, path, sizes.requests)) for name, path in api] + [
-        (f"  dashboard page {path} (session)", time_get(session, path, sizes.requests)) for path in ("/", "/approvals")]
+        (f"  dashboard page {path} (session)", time_get(session, path, sizes.requests)) for path in ("/", "/approvals")
+    ] + approvals_page.rows(session, stack.db_url, stack.secret, EMAIL, PASSWORD, sizes.requests)
 
 
 def children(pid: int) -> list[int]:

@@ -8,4 +8,7 @@ Module map:
 - `owned`         the caller's workflow / run / approval, else NotFound; every list
 - `pagination`    keyset pagination with an opaque cursor
 - `serialize`     the JSON shapes of the API
+- `proposals`     what a step proposes, arranged to read (post, email, webhook), and time left
+- `input_form`    a tool's input as form fields from its JSON Schema, and the form read back
+- `mailbox`       the dev mailbox's list and its sanitised email HTML
 """

@@ -13,5 +13,7 @@ Module map:
 - `schedules`     workflow schedules in QStash, next fire times, which tick a delivery is
 - `tool_context`  the ToolContext a claimed step's tool sees
 - `references`    Jinja references to earlier outputs, rendered in a sandbox
-- `outbox`        emails as outbox rows, written in the transaction that decides them
+- `outbox`        emails as outbox rows, rendered from templates/email, written in the
+                  transaction that decides them
+- `sending`       the outbox over SMTP after the commit, claimed once, retried with backoff
 """

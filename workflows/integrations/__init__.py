@@ -7,5 +7,8 @@ Module map:
 - `linkedin`      LinkedIn credentials (encrypted), OAuth sign-in, commentary escaping
 - `guarded_http`  the one outbound HTTP client: SSRF guard, redirects, size and time caps
 - `crypto`        Fernet encryption of stored secrets, keyed from SECRET_KEY
-- `accounts`      users, passwords, login throttling, API tokens
+- `accounts`      users, passwords, sessions, login throttling, API tokens
+- `profile`       a person's own changes: password, email, notifications, time zone, reset
+- `signed_links`  signed, expiring tokens of emailed links (approval, reset, verification)
+- `mail`          the SMTP Mailer (Flask-Mail with a timeout)
 """
