@@ -73,15 +73,24 @@ def set_notification_email(services: Services, user: User, address: str) -> str:
     return "pending"
 
 
+def _link_user(services: Services, purpose: str, token: str, max_age: int,
+               expired: str) -> tuple[User | None, dict]:
+    """The user an emailed link names (None if gone) and its payload; Invalid(expired) when too
+    old, NotFound when tampered with."""
+    try:
+        payload = signed_links.read(services.settings.secret_key, purpose, token, max_age)
+    except signed_links.ExpiredLink:
+        raise Invalid(expired) from None
+    except signed_links.BadLink:
+        raise NotFound("This link is not valid: it may have been cut short by your mail program.") from None
+    user_id = payload.get("u")
+    return (db.session.get(User, user_id) if isinstance(user_id, int) else None), payload
+
+
 def verify_notification_email(services: Services, token: str) -> User:
     """Make the pending address the notification address; NotFound for a bad or used link."""
-    try:
-        payload = signed_links.read(services.settings.secret_key, signed_links.VERIFY_EMAIL, token, VERIFY_MAX_AGE)
-    except signed_links.ExpiredLink:
-        raise Invalid("This verification link has expired. Enter the address again in Settings to get a new one.") from None
-    except signed_links.BadLink:
-        raise NotFound("This verification link is not valid.") from None
-    user = db.session.get(User, payload.get("u")) if isinstance(payload.get("u"), int) else None
+    user, payload = _link_user(services, signed_links.VERIFY_EMAIL, token, VERIFY_MAX_AGE,
+                               "This verification link has expired. Enter the address again in Settings to get a new one.")
     if user is None or user.pending_notification_email != payload.get("e"):
         raise NotFound("This verification link was already used or replaced by a newer one.")
     user.notification_email, user.pending_notification_email = user.pending_notification_email, None
@@ -130,13 +139,8 @@ def request_password_reset(services: Services, email: str) -> None:
 
 def reset_link_user(services: Services, token: str) -> User:
     """The user a reset link is for; Invalid when expired or already used, NotFound when bad."""
-    try:
-        payload = signed_links.read(services.settings.secret_key, signed_links.PASSWORD_RESET, token, RESET_MAX_AGE)
-    except signed_links.ExpiredLink:
-        raise Invalid("This reset link has expired. Ask for a new one.") from None
-    except signed_links.BadLink:
-        raise NotFound("This reset link is not valid.") from None
-    user = db.session.get(User, payload.get("u")) if isinstance(payload.get("u"), int) else None
+    user, payload = _link_user(services, signed_links.PASSWORD_RESET, token, RESET_MAX_AGE,
+                               "This reset link has expired. Ask for a new one.")
     if user is None:
         raise NotFound("This reset link is not valid.")
     if payload.get("p") != _fingerprint(user):
