@@ -143,9 +143,16 @@ def test_consumers_need_no_csrf_but_forms_do(stack):
     workflow = stack.create_workflow(goal="Csrf", steps=[compose("a")])
     reply = stack.deliver("/api/workflows/trigger", {"workflowId": workflow["id"]})
     assert reply.status_code == 200  # no CSRF token, accepted on its signature
+    with stack.db():  # a real login session (its id names a session row)
+        from models import User
+        from workflows.integrations import accounts
+
+        user = db.session.get(User, stack.user_id)
+        accounts.start_session(user)
+        session_id = user.get_id()
     with stack.app.test_client() as client:
         with client.session_transaction() as session:
-            session["_user_id"] = str(stack.user_id)
+            session["_user_id"] = session_id
             session["_fresh"] = True
         refused = client.post(f"/api/workflows/{workflow['id']}/runs")
         assert refused.status_code == 400 and "CSRF" in refused.get_data(as_text=True)
