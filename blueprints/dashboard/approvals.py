@@ -39,9 +39,10 @@ def _page(status: int = 200, **card: object):
 
 
 def _card(approval: Approval, status: int = 200, **state: object):
-    """One approval's card: alone for htmx, inside the page otherwise."""
+    """One approval's card: alone for htmx (always 200: htmx swaps only a success, and a form
+    with its errors is what should be swapped in), inside the page otherwise."""
     if is_htmx():
-        return render_template(CARD, row=approval, now=services().clock(), **state), status
+        return render_template(CARD, row=approval, now=services().clock(), **state)
     return _page(status, **{"id": approval.id, **state})
 
 
@@ -84,7 +85,7 @@ def decide_approval(approval_id: int):
         tool = get_tool(approval.run_step.tool_name)
         tool_input, errors = parse_input_form(tool, request.form) if tool else ({}, {})
         if errors:
-            return _card(approval, 200 if is_htmx() else 422, editing=True,
+            return _card(approval, 422, editing=True,
                          fields=_refill(approval), errors=errors)
     try:
         decision, feedback, tool_input = deciding.parse_decision(
@@ -96,10 +97,10 @@ def decide_approval(approval_id: int):
         return _decided(approval, error.message)
     except Invalid as error:
         if error.field == "feedback":
-            return _card(approval, 200 if is_htmx() else 422, feedback_error=error.message, feedback=feedback)
+            return _card(approval, 422, feedback_error=error.message, feedback=feedback)
         if tool_input is not None:
             name = (error.field or "").removeprefix("toolInput.").split(".")[0]
-            return _card(approval, 200 if is_htmx() else 422, editing=True,
+            return _card(approval, 422, editing=True,
                          fields=_refill(approval), errors={name: error.message})
         abort(400, description=error.message)
     return _decided(approval)

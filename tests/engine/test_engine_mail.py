@@ -5,7 +5,6 @@ password reset."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from typing import Iterator
 
 import httpx
