@@ -24,6 +24,7 @@ from models import (
 from tests.conftest import create_user_with_token
 from workflows.authoring import editing
 from workflows.engine import delivery, runs
+from workflows.engine.attempt import Attempt, ClaimedStep
 from workflows.engine.outcomes import complete
 from workflows.engine.queue_client import OutgoingMessage
 from workflows.errors import RetryableToolError, ToolError
@@ -169,7 +170,9 @@ def test_expired_lease_is_taken_over_and_the_old_attempt_changes_nothing(app, se
     with app.app_context():  # the old attempt finally reports back
         run = db.session.get(Run, run_id)
         step = db.session.scalar(sa.select(RunStep).where(RunStep.run_id == run_id, RunStep.step_index == 0))
-        late = complete(services, run, step, "old-token", {"value": "late"}, ToolResult({"echo": "late"}), Usage(), None)
+        old = Attempt(run_id, step.id, 0, run.workflow_id, run.conversation_id, "old-token")
+        claimed = ClaimedStep("probe", {"value": "v0"}, None, False, None, run.created_at, is_last=False)
+        late = complete(services, old, claimed, {"value": "late"}, ToolResult({"echo": "late"}), Usage(), None)
     assert late.body["status"].startswith("claim lost")
     assert step_row(app, run_id, 0).output == {"echo": "v0"}
     assert len(services.queue.published) == published

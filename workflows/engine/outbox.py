@@ -5,11 +5,12 @@ The dedup key is unique, so a step that is delivered twice writes its email once
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import sqlalchemy as sa
 
 from extensions import db
-from models import Approval, Outbox, Run, RunStep
+from models import Outbox
 from workflows.ports import Services
 
 
@@ -28,35 +29,35 @@ def _pretty(value: object) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False)
 
 
-def queue_approval_request(services: Services, approval: Approval, step: RunStep,
-                           owner_email: str, goal: str) -> None:
+def queue_approval_request(services: Services, approval_id: int, step_index: int, tool_name: str,
+                           proposed_input: dict, expires_at: datetime, owner_email: str, goal: str) -> None:
     """Ask the owner to decide a step."""
     link = services.url("/approvals")
     text = (
-        f"Stepwise wants to run step {step.step_index + 1} ({step.tool_name}) of your workflow\n"
-        f"“{goal}”.\n\nIt would run with this input:\n\n{_pretty(approval.proposed_input)}\n\n"
+        f"Stepwise wants to run step {step_index + 1} ({tool_name}) of your workflow\n"
+        f"“{goal}”.\n\nIt would run with this input:\n\n{_pretty(proposed_input)}\n\n"
         f"Approve, edit, request changes or reject it here: {link}\n"
-        f"This request expires at {approval.expires_at:%Y-%m-%d %H:%M} UTC."
+        f"This request expires at {expires_at:%Y-%m-%d %H:%M} UTC."
     )
-    queue_email(f"approval-{approval.id}-request", owner_email,
-                f"Approval needed: {step.tool_name} for “{goal[:80]}”", text)
+    queue_email(f"approval-{approval_id}-request", owner_email,
+                f"Approval needed: {tool_name} for “{goal[:80]}”", text)
 
 
-def queue_approval_reminder(services: Services, approval: Approval, step: RunStep,
-                            owner_email: str, goal: str) -> bool:
+def queue_approval_reminder(services: Services, approval_id: int, step_index: int, tool_name: str,
+                            expires_at: datetime, owner_email: str, goal: str) -> bool:
     """Remind the owner once, when a quarter of the approval's lifetime is left."""
     text = (
-        f"Step {step.step_index + 1} ({step.tool_name}) of “{goal}” still waits for you.\n"
-        f"It expires at {approval.expires_at:%Y-%m-%d %H:%M} UTC: {services.url('/approvals')}"
+        f"Step {step_index + 1} ({tool_name}) of “{goal}” still waits for you.\n"
+        f"It expires at {expires_at:%Y-%m-%d %H:%M} UTC: {services.url('/approvals')}"
     )
-    return queue_email(f"approval-{approval.id}-reminder", owner_email,
+    return queue_email(f"approval-{approval_id}-reminder", owner_email,
                        f"Reminder: approval needed for “{goal[:80]}”", text)
 
 
-def queue_run_failed(services: Services, run: Run, owner_email: str, goal: str, error: str) -> None:
+def queue_run_failed(services: Services, run_id: int, owner_email: str, goal: str, error: str) -> None:
     """Tell the owner a run failed and why."""
     text = (
-        f"Run #{run.id} of your workflow “{goal}” failed.\n\n{error}\n\n"
+        f"Run #{run_id} of your workflow “{goal}” failed.\n\n{error}\n\n"
         f"Details: {services.url('/')}"
     )
-    queue_email(f"run-{run.id}-failed", owner_email, f"Run failed: “{goal[:80]}”", text)
+    queue_email(f"run-{run_id}-failed", owner_email, f"Run failed: “{goal[:80]}”", text)
