@@ -8,7 +8,7 @@ from sqlalchemy import event
 from werkzeug.exceptions import HTTPException
 
 from config import ROOT, ConfigError, environment, load_settings
-from extensions import csrf, db, htmx, login_manager, mail, migrate
+from extensions import csrf, db, htmx, init_migrations, login_manager, mail
 from workflows import transactions
 
 # Browsers may run only our own scripts and styles: no inline script anywhere in the templates.
@@ -54,7 +54,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(overrides)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    if app.testing:  # tests drive migrations through flask_migrate's functions; `flask db` wires them itself
+        init_migrations(app)
     login_manager.init_app(app)
     mail.init_app(app)
     csrf.init_app(app)
