@@ -75,11 +75,20 @@ def handle_failure(services: Services, data: Any) -> Reply:
 
 
 def sweep(services: Services) -> dict[str, int]:
-    """Every minute: publish what a crash left unsent, send reminders, prune old rows."""
+    """Every minute: publish what a crash left unsent, send reminders, prune old rows, refresh statistics."""
     sent, failing = publishing.flush_stale(services)
     reminded = _remind(services)
     pruned = publishing.prune_sent(services)
+    _refresh_statistics()
     return {"published": sent, "publishFailures": failing, "reminders": reminded, "pruned": pruned}
+
+
+def _refresh_statistics() -> None:
+    """SQLite's PRAGMA optimize: re-analyzes only the tables whose statistics went stale, so the
+    lists keep their index plans as tables grow. PostgreSQL's autovacuum does this itself."""
+    if db.engine.dialect.name == "sqlite":
+        db.session.execute(sa.text("PRAGMA optimize"))
+        db.session.commit()
 
 
 def _remind(services: Services) -> int:
