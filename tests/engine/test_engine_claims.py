@@ -19,6 +19,7 @@ from models import (
     RunStatus,
     RunStep,
     StepStatus,
+    User,
     utcnow,
 )
 from tests.conftest import create_user_with_token
@@ -93,7 +94,10 @@ def services(app) -> Services:
 
 def start(app, services: Services, tools: list[str] = ("probe", "probe")) -> tuple[int, str]:
     """A workflow of probe steps and one started run: (run id, workflow id)."""
-    user_id, _ = create_user_with_token(app, "probe@example.com")
+    with app.app_context():
+        user_id = db.session.scalar(sa.select(User.id).where(User.email == "probe@example.com"))
+    if user_id is None:
+        user_id, _ = create_user_with_token(app, "probe@example.com")
     with app.app_context():
         workflow = editing.create_workflow(services, user_id, {
             "goal": "probe", "steps": [{"toolName": t, "toolInput": {"value": f"v{i}"}} for i, t in enumerate(tools)]})
@@ -288,3 +292,15 @@ def test_at_most_once_commits_effect_started_before_the_call(app, services, prob
     REGISTRY["probe_once"] = Tool(**{**REGISTRY["probe_once"].__dict__, "run": check})
     handle(app, services, message(app, run_id, 0))
     assert seen and seen[0] is not None
+
+
+def test_a_short_run_completes_at_its_own_last_step_beside_a_longer_workflow(app, services, probe):
+    long_run, _ = start(app, services, ["probe", "probe", "probe", "probe"])
+    run_id, wf = start(app, services, ["probe", "probe"])
+    handle(app, services, message(app, run_id, 0))
+    assert handle(app, services, message(app, run_id, 1)).body["status"] == "completed"
+    with app.app_context():
+        assert db.session.get(Run, run_id).status == RunStatus.COMPLETED
+    assert not any(m.dedup_id == f"wf-{wf}-run-{run_id}-step-2" for m in services.queue.published)
+    with app.app_context():  # the longer run is untouched: it still waits for its first step
+        assert db.session.get(Run, long_run).status == RunStatus.PENDING

@@ -72,6 +72,7 @@ def _is_int(value: Any) -> bool:
 _steps, _runs, _approvals = RunStep.__table__, Run.__table__, Approval.__table__
 _NOW = sa.bindparam("now", type_=UTCDateTime())
 _later = _steps.alias("later")
+_RUN_ID = sa.bindparam("b_run_id", type_=sa.Integer())
 _CLAIMABLE = sa.or_(_steps.c.status == StepStatus.PENDING,
                     sa.and_(_steps.c.status == StepStatus.RUNNING, _steps.c.lease_expires_at < _NOW))
 # Resuming after a decision: the message names the step's latest approval, and it was decided.
@@ -83,7 +84,7 @@ _DECIDED = sa.and_(
                       _approvals.c.status.in_(DECISIONS_THAT_RESUME)),
 )
 _RUN_MATCHES = sa.exists().where(
-    _runs.c.id == _steps.c.run_id, _runs.c.workflow_id == sa.bindparam("workflow_id"),
+    _runs.c.id == _RUN_ID, _runs.c.workflow_id == sa.bindparam("workflow_id"),
     _runs.c.conversation_id == sa.bindparam("conversation_id"), _runs.c.status.not_in(runs.FINISHED_VALUES))
 
 
@@ -91,19 +92,21 @@ def _claim_statement(claimable: Any) -> sa.Update:
     """One conditional UPDATE takes the step (never read-then-write) and returns what the attempt needs."""
     return (
         sa.update(_steps)
-        .where(_steps.c.run_id == sa.bindparam("b_run_id"), _steps.c.step_index == sa.bindparam("b_step_index"),
+        .where(_steps.c.run_id == _RUN_ID, _steps.c.step_index == sa.bindparam("b_step_index"),
                claimable, _RUN_MATCHES)
         .values(status=StepStatus.RUNNING, claim_token=sa.bindparam("token"), attempts=_steps.c.attempts + 1,
                 lease_expires_at=sa.bindparam("lease", type_=UTCDateTime()),
                 started_at=sa.func.coalesce(_steps.c.started_at, _NOW))
+        # RETURNING renders its columns unqualified, so its subqueries name the run by parameter,
+        # never by a correlated column (`run_id = run_id` would compare a subquery row with itself).
         .returning(
             _steps.c.id, _steps.c.tool_name, _steps.c.tool_input, _steps.c.instruction, _steps.c.needs_approval,
             _steps.c.effect_started_at,
-            sa.select(_runs.c.status).where(_runs.c.id == _steps.c.run_id).scalar_subquery().label("run_status"),
+            sa.select(_runs.c.status).where(_runs.c.id == _RUN_ID).scalar_subquery().label("run_status"),
             sa.select(sa.func.coalesce(_runs.c.started_at, _runs.c.created_at)).where(
-                _runs.c.id == _steps.c.run_id).scalar_subquery().label("run_started_at"),
+                _runs.c.id == _RUN_ID).scalar_subquery().label("run_started_at"),
             sa.select(sa.func.max(_later.c.step_index)).where(
-                _later.c.run_id == _steps.c.run_id).scalar_subquery().label("last_index"),
+                _later.c.run_id == _RUN_ID).scalar_subquery().label("last_index"),
         )
     )
 
