@@ -47,7 +47,7 @@ test: install-dev browser
 
 bench: install
 	$(PY) bench/qstash_dev.py
-	$(PY) bench/engine.py
+	$(PY) bench/engine.py --chart docs/bench-latency.svg
 
 clean:
 	rm -rf $(VENV) .pytest_cache

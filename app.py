@@ -8,7 +8,8 @@ from sqlalchemy import event
 from werkzeug.exceptions import HTTPException
 
 from config import ROOT, ConfigError, environment, load_settings
-from extensions import csrf, db, htmx, login_manager, mail, migrate
+from extensions import csrf, db, htmx, init_migrations, login_manager, mail
+from workflows import transactions
 from workflows.integrations.accounts import SESSION_MAX_AGE
 
 # Browsers may run only our own scripts and styles: no inline script anywhere in the templates.
@@ -56,7 +57,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(overrides)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    if app.testing:  # tests drive migrations through flask_migrate's functions; `flask db` wires them itself
+        init_migrations(app)
     login_manager.init_app(app)
     mail.init_app(app)
     csrf.init_app(app)
@@ -90,9 +92,10 @@ def _configure_sqlite(engine: Any) -> None:
     """WAL, a long busy timeout, foreign keys, and IMMEDIATE write transactions
     (docs/architecture.md, *Transactions on SQLite and PostgreSQL*).
 
-    pysqlite's own transaction handling is switched off so that every transaction begins
-    IMMEDIATE: two writers then queue on the lock instead of failing with "database is locked"
-    when a read transaction tries to upgrade.
+    pysqlite's own transaction handling is switched off so that we choose how each transaction
+    begins: IMMEDIATE unless the request is known never to write (`workflows/transactions.py`), so two
+    writers queue on the lock instead of failing with "database is locked" when a read
+    transaction tries to upgrade, and pages never wait for a writer.
     """
     if engine.dialect.name != "sqlite":
         return
@@ -109,12 +112,15 @@ def _configure_sqlite(engine: Any) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql(transactions.begin_statement())
 
 
 def _register_hooks(app: Flask) -> None:
     from blueprints.security import check_csrf
 
+    from blueprints import transaction_mode
+
+    transaction_mode.register(app)  # first: every later hook may read the database
     app.before_request(check_csrf)
 
     @app.after_request

@@ -206,6 +206,8 @@ def new_workflow_id() -> str:
 
 class Workflow(db.Model):
     __tablename__ = "workflows"
+    # The order of the owner's list (newest first), so it is read in index order, never sorted.
+    __table_args__ = (sa.Index("ix_workflows_owner_created", "owner_id", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(sa.String(32), primary_key=True, default=new_workflow_id)
     owner_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -251,7 +253,10 @@ class WorkflowStep(StepDefinition, db.Model):
 
 class Run(db.Model):
     __tablename__ = "runs"
-    __table_args__ = (sa.UniqueConstraint("workflow_id", "scheduled_for"),)
+    __table_args__ = (
+        sa.UniqueConstraint("workflow_id", "scheduled_for"),
+        sa.Index("ix_runs_workflow_id_id", "workflow_id", "id"),  # a workflow's runs, newest first
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workflow_id: Mapped[str] = mapped_column(
@@ -338,6 +343,7 @@ class Asset(db.Model):
 
 class Approval(db.Model):
     __tablename__ = "approvals"
+    __table_args__ = (sa.Index("ix_approvals_status_id", "status", "id"),)  # ?status= lists, newest first
 
     id: Mapped[int] = mapped_column(primary_key=True)
     run_step_id: Mapped[int] = mapped_column(

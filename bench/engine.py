@@ -1,12 +1,16 @@
 """Benchmark the engine on the embedded stack (docs/architecture.md, *Benchmarks*).
 
-    .venv/bin/python bench/engine.py [--quick] [--database-url postgresql://...]
+    .venv/bin/python bench/engine.py [--quick] [--heavy] [--database-url postgresql://...]
+                                     [--workers K] [--threads N] [--chart docs/bench-latency.svg]
 
-Starts its own qstash_dev and app (gunicorn, 4 workers x 8 threads) on free loopback ports,
-with a fresh SQLite database in a temporary directory (or an EMPTY PostgreSQL database, whose
-tables it drops again at the end), then measures step-to-step latency of compose runs against
-the bare queue hop, throughput of concurrent runs, API and dashboard latency with many runs
-stored, and peak memory. It reports numbers; it asserts nothing.
+Starts its own qstash_dev and app (gunicorn, 1 worker x 16 threads, the production default) on
+free loopback ports, with a fresh SQLite database in a temporary directory (or an EMPTY
+PostgreSQL database, whose tables it drops again at the end), then measures: the engine's
+in-process cost per step (statements, transactions, CPU); step-to-step latency of compose runs
+against the bare queue hop and their ratio; throughput of 50 and 200 concurrent runs; API and
+dashboard latency with many runs stored; peak memory. Then it restarts the app as K workers x N
+threads (default 2 x 8) and measures throughput and memory again. `--heavy` adds 500
+concurrent runs. It reports numbers and writes the latency chart; it asserts nothing.
 """
 from __future__ import annotations
 
@@ -48,7 +52,8 @@ from models import (  # noqa: E402
     iso,  # noqa: E402
     utcnow,
 )
-from bench import approvals_page  # noqa: E402
+from bench import approvals_page, step_cost  # noqa: E402
+from bench.chart import write_cdf  # noqa: E402
 from tests.support.qstash_server import QStashDevProcess, free_port  # noqa: E402
 from tests.support.recorder import Recorder  # noqa: E402
 
@@ -66,13 +71,14 @@ class Sizes:
 
     latency_runs: int = 20
     latency_steps: int = 10
-    throughput_runs: int = 50
+    concurrent_runs: tuple[int, ...] = (50, 200)
     throughput_steps: int = 5
     stored_runs: int = 100_000
     requests: int = 50
 
 
-QUICK = Sizes(latency_runs=4, latency_steps=5, throughput_runs=10, stored_runs=5_000, requests=10)
+QUICK = Sizes(latency_runs=4, latency_steps=5, concurrent_runs=(10, 40), stored_runs=5_000, requests=10)
+HEAVY = Sizes(concurrent_runs=(50, 200, 500))
 
 
 @dataclass
@@ -84,8 +90,8 @@ class Stack:
     app: subprocess.Popen[bytes]
     api: httpx.Client
     engine: sa.Engine
-    db_url: str = ""
-    secret: str = ""
+    env: dict[str, str]
+    layout: str = ""
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -133,7 +139,7 @@ def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout:
     raise RuntimeError(f"the app did not come up:\n{log.read_text(errors='replace')[-3000:]}")
 
 
-def start_stack(tmp: Path, db_url: str, engine: sa.Engine, exits: ExitStack) -> Stack:
+def start_stack(tmp: Path, db_url: str, engine: sa.Engine, exits: ExitStack, workers: int, threads: int) -> Stack:
     """qstash_dev, a migrated database with a user and token, and the app under gunicorn."""
     qstash = exits.enter_context(QStashDevProcess(tmp / "q.db", retry_scale=1))
     port = free_port()
@@ -145,16 +151,27 @@ def start_stack(tmp: Path, db_url: str, engine: sa.Engine, exits: ExitStack) -> 
     flask_cli(env, "db", "upgrade")
     flask_cli(env, "users", "create", EMAIL, "--password", PASSWORD)
     token = flask_cli(env, "tokens", "create", EMAIL).strip()
-    log = exits.enter_context(open(tmp / "app.log", "wb"))
+    api = exits.enter_context(httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {token}"}))
+    stack = Stack(url, qstash, None, api, engine, env)  # type: ignore[arg-type]
+    start_app(stack, tmp, workers, threads, exits)
+    return stack
+
+
+def start_app(stack: Stack, tmp: Path, workers: int, threads: int, exits: ExitStack) -> None:
+    """(Re)start the app under gunicorn as `workers` processes x `threads` threads."""
+    if stack.app is not None:
+        stop_group(stack.app)
+    port = int(stack.url.rsplit(":", 1)[1])
+    log = exits.enter_context(open(tmp / f"app-{workers}x{threads}.log", "wb"))
     # Its own session: Ctrl-C reaches only us, and we stop the whole group in order. No control
     # socket: gunicorn's default one is a single path in $HOME, shared by every gunicorn of the user.
-    app = subprocess.Popen([sys.executable, "-m", "gunicorn", "-w", "4", "--threads", "8", "-b",
-                            f"127.0.0.1:{port}", "--no-control-socket", "app:create_app()"], cwd=REPO_ROOT, env=env,
-                           stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    exits.callback(stop_group, app)
-    wait_healthy(url, app, tmp / "app.log")
-    api = exits.enter_context(httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {token}"}))
-    return Stack(url, qstash, app, api, engine, db_url, env["SECRET_KEY"])
+    stack.app = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", str(workers), "--threads", str(threads), "-b",
+         f"127.0.0.1:{port}", "--no-control-socket", "app:create_app()"], cwd=REPO_ROOT, env=stack.env,
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    exits.callback(stop_group, stack.app)
+    stack.layout = f"{workers}x{threads}"
+    wait_healthy(stack.url, stack.app, tmp / f"app-{workers}x{threads}.log")
 
 
 def compose_steps(count: int) -> list[dict[str, Any]]:
@@ -237,7 +254,7 @@ def segment_rows(title: str, names: list[str], points: list[list[float]]) -> lis
     return rows + [(f"  {name}", p50_p99([p[i + 1] - p[i] for p in points])) for i, name in enumerate(names)]
 
 
-def measure_latency(stack: Stack, sizes: Sizes, tmp: Path) -> list[tuple[str, str]]:
+def measure_latency(stack: Stack, sizes: Sizes, tmp: Path, chart: Path | None) -> list[tuple[str, str]]:
     """Sequential compose runs, each followed by as many bare hops as it has step-to-step gaps."""
     wid = create_workflow(stack.api, "bench: step latency", compose_steps(sizes.latency_steps))
     client = QStash(stack.qstash.token, base_url=stack.qstash.url, retry=False)
@@ -255,8 +272,11 @@ def measure_latency(stack: Stack, sizes: Sizes, tmp: Path) -> list[tuple[str, st
     coarse = "." not in (iso(datetime(2000, 1, 1, 0, 0, 0, 250_000, timezone.utc)) or "")
     source = "API times have 1 s resolution: read from run_steps" if coarse else "from run_steps"
     step_total, hop_total = [p[-1] - p[0] for p in steps], [p[-1] - p[0] for p in bare]
-    ratio = (f"{statistics.median(step_total) / statistics.median(hop_total):.1f}x, "
-             f"{percentile(step_total, 0.99) / percentile(hop_total, 0.99):.1f}x")
+    ratio = (f"{statistics.median(step_total) / statistics.median(hop_total):.2f}x, "
+             f"{percentile(step_total, 0.99) / percentile(hop_total, 0.99):.2f}x")
+    if chart is not None:
+        write_cdf(chart, f"Step-to-step vs bare queue hop ({stack.engine.dialect.name}, gunicorn {stack.layout}, "
+                         f"{os.cpu_count()} CPUs)", {"step-to-step": step_total, "bare queue hop": hop_total})
     return segment_rows(f"step-to-step p50 / p99 ({len(steps)} gaps; {source})", [
         "step finished -> next step's message written (completion transaction)",
         "-> accepted by qstash_dev (commit, re-read, SDK publish)", "-> sent (qstash_dev dispatch)",
@@ -266,9 +286,16 @@ def measure_latency(stack: Stack, sizes: Sizes, tmp: Path) -> list[tuple[str, st
         ("ratio step-to-step / bare hop (p50, p99)", ratio)]
 
 
-def measure_throughput(stack: Stack, sizes: Sizes) -> list[tuple[str, str]]:
-    """Start many runs at once; time from the first POST to the last run's finish, and the CPU it took."""
-    n, steps = sizes.throughput_runs, sizes.throughput_steps
+def measure_throughputs(stack: Stack, sizes: Sizes) -> list[tuple[str, str]]:
+    """Throughput at each concurrency of `sizes`, on the app's current layout."""
+    rows: list[tuple[str, str]] = []
+    for runs in sizes.concurrent_runs:
+        rows += measure_throughput(stack, runs, sizes.throughput_steps)
+    return rows
+
+
+def measure_throughput(stack: Stack, n: int, steps: int) -> list[tuple[str, str]]:
+    """Start `n` runs at once; time from the first POST to the last run's finish, and the CPU it took."""
     wid = create_workflow(stack.api, "bench: throughput", compose_steps(steps))
     app, queue = app_pids(stack), qstash_pids()
     before, machine = [cpu_seconds(app), cpu_seconds(queue)], machine_jiffies()
@@ -285,7 +312,7 @@ def measure_throughput(stack: Stack, sizes: Sizes) -> list[tuple[str, str]]:
         last = conn.scalar(sa.select(sa.func.max(runs.c.finished_at)).where(runs.c.id.in_(run_ids)))
         completed = conn.scalar(sa.select(sa.func.count()).where(runs.c.id.in_(run_ids), runs.c.status == "completed"))
     elapsed = last.replace(tzinfo=timezone.utc).timestamp() - started
-    return [(f"throughput: {n} runs x {steps} compose steps started at once",
+    return [(f"throughput, gunicorn {stack.layout}: {n} runs x {steps} compose steps started at once",
              f"{elapsed:.2f} s to finish all ({completed}/{n} completed; the POSTs took {posted:.2f} s)"),
             ("  runs/s, steps/s", f"{n / elapsed:.1f} runs/s, {n * steps / elapsed:.1f} steps/s"),
             ("  CPU per step: app, qstash_dev (POSTs included)",
@@ -329,9 +356,8 @@ def seed_runs(engine: sa.Engine, workflow_ids: list[str], count: int) -> int:
         conn.execute(sa.insert(approvals).from_select(
             ["run_step_id", "run_id", "status", "proposed_input", "expires_at", "created_at"],
             copy_approvals.where(runs.c.id > floor)))
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:  # what autovacuum would soon do; the app never ANALYZEs SQLite
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("ANALYZE"))
+    with engine.connect() as conn:  # what autovacuum (PostgreSQL) or the minute sweep (SQLite) soon does
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("ANALYZE"))
     return floor
 
 
@@ -386,7 +412,8 @@ def measure_reads(stack: Stack, sizes: Sizes, exits: ExitStack) -> list[tuple[st
              "approvals)", f"in {seeded:.1f} s"), (f"latency p50 / p99 ({sizes.requests} requests each)", "")] + [
         (f"  {name}", time_get(stack.api, path, sizes.requests)) for name, path in api] + [
         (f"  dashboard page {path} (session)", time_get(session, path, sizes.requests)) for path in ("/", "/approvals")
-    ] + approvals_page.rows(session, stack.db_url, stack.secret, EMAIL, PASSWORD, sizes.requests)
+    ] + approvals_page.rows(session, stack.env["DATABASE_URL"], stack.env["SECRET_KEY"], EMAIL, PASSWORD,
+                            sizes.requests)
 
 
 def children(pid: int) -> list[int]:
@@ -432,7 +459,8 @@ def peak_rss_mb(pids: list[int]) -> float:
 def measure_memory(stack: Stack) -> list[tuple[str, str]]:
     """Peak RSS of the app (master + workers) and of qstash_dev."""
     app = app_pids(stack)
-    return [(f"peak RSS app: gunicorn master + {len(app) - 1} workers (sum of VmHWM)", f"{peak_rss_mb(app):.0f} MiB"),
+    return [(f"peak RSS app, gunicorn {stack.layout}: master + {len(app) - 1} worker(s) (sum of VmHWM)",
+             f"{peak_rss_mb(app):.0f} MiB (master {peak_rss_mb(app[:1]):.0f} MiB)"),
             ("peak RSS qstash_dev (VmHWM)", f"{peak_rss_mb(qstash_pids()):.0f} MiB")]
 
 
@@ -456,9 +484,14 @@ def main() -> None:
     """Start the stack, run every measurement, print one table, clean up whatever happens."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the script works")
+    parser.add_argument("--heavy", action="store_true", help="also 500 concurrent runs")
     parser.add_argument("--database-url", help="an empty PostgreSQL database instead of a temporary SQLite file")
+    parser.add_argument("--workers", type=int, default=2, help="K for the K workers x N threads layout (default 2)")
+    parser.add_argument("--threads", type=int, default=8, help="N for that layout (default 8)")
+    parser.add_argument("--chart", type=Path, help="write the latency chart here (SVG)")
     args = parser.parse_args()
-    sizes, load = QUICK if args.quick else Sizes(), os.getloadavg()[0]
+    sizes = QUICK if args.quick else HEAVY if args.heavy else Sizes()
+    load = os.getloadavg()[0]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so the clean-up below runs
     with ExitStack() as exits:
         tmp = Path(exits.enter_context(tempfile.TemporaryDirectory(prefix="stepwise-bench-")))
@@ -469,11 +502,16 @@ def main() -> None:
             if sa.inspect(engine).get_table_names():
                 sys.exit("bench: --database-url must name an empty database (it is migrated, filled and emptied)")
             exits.callback(drop_tables, engine)
-        stack = start_stack(tmp, db_url, engine, exits)
-        rows = measure_latency(stack, sizes, tmp) + measure_throughput(stack, sizes)
+        stack = start_stack(tmp, db_url, engine, exits, 1, 16)
+        rows = step_cost.measure(db_url)
+        rows += measure_latency(stack, sizes, tmp, args.chart) + measure_throughputs(stack, sizes)
         rows += measure_reads(stack, sizes, exits) + measure_memory(stack)
-    print_table(f"Stepwise engine benchmark ({'quick' if args.quick else 'default'}; {engine.dialect.name}; "
-                f"gunicorn 4 workers x 8 threads; {os.cpu_count()} CPUs; load average at start {load:.1f})", rows)
+        start_app(stack, tmp, args.workers, args.threads, exits)
+        rows += measure_throughputs(stack, sizes) + measure_memory(stack)[:1]
+    memory = Path("/proc/meminfo").read_text().split("\n", 1)[0].split()[1]
+    print_table(f"Stepwise engine benchmark ({'quick' if args.quick else 'heavy' if args.heavy else 'default'}; "
+                f"{engine.dialect.name}; gunicorn 1x16, then {args.workers}x{args.threads}; {os.cpu_count()} CPUs, "
+                f"{int(memory) // 1024} MiB; load average at start {load:.1f})", rows)
 
 
 if __name__ == "__main__":

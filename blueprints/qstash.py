@@ -9,7 +9,7 @@ from flask import Blueprint, Response, jsonify, request
 from blueprints.common import services
 from blueprints.security import signed_endpoint
 from workflows.engine import approvals, consumers, delivery
-from workflows.engine.outcomes import Reply, ok
+from workflows.engine.replies import Reply, non_retryable, ok
 from workflows.engine.queue_client import body_json, verify_signature
 
 bp = Blueprint("qstash", __name__, url_prefix="/api")
@@ -66,7 +66,7 @@ def expire_approval(data: Any) -> Reply:
     """An approval's time is up."""
     approval_id = data.get("approvalId") if isinstance(data, dict) else None
     if not isinstance(approval_id, int) or isinstance(approval_id, bool):
-        return delivery.non_retryable('expire body must be {"approvalId": <int>}')
+        return non_retryable('expire body must be {"approvalId": <int>}')
     expired = approvals.expire(services(), approval_id)
     return ok("expired" if expired else "already decided")
 

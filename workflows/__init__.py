@@ -6,6 +6,7 @@ Module map (docs/architecture.md explains the design):
 - `errors`        DomainError and its statuses (400/404/409/422/503); ToolError, RetryableToolError
 - `usage`         Usage: tokens and what they cost
 - `encoding`      base64 with or without padding
+- `transactions`  how SQLite transactions begin: IMMEDIATE unless the request never writes
 - `engine/`       the step engine: one step per QStash delivery, runs, approvals, publishing
 - `authoring/`    what people write: validation, editing, planning, owned reads, JSON shapes
 - `integrations/` the outside world: the model, LinkedIn, guarded HTTP, crypto, accounts

@@ -114,8 +114,7 @@ def test_emailed_link_approves_from_a_phone(app, new_context, user, artifacts, q
     with app.app_context():
         approval_id, _, _ = seed(EMAIL, "linkedin_post", instruction="Write about AI")
         approval = db.session.get(Approval, approval_id)
-        outbox.queue_approval_request(app.extensions["stepwise"], approval, approval.run_step, EMAIL,
-                                      approval.run.workflow.goal)
+        outbox.queue_approval_request(app.extensions["stepwise"], approval.id)
         db.session.commit()
         text = db.session.scalar(sa.select(Outbox.text))
     path = re.search(r"http://[^/\s]+(/approvals/\S+)", text).group(1)
@@ -140,8 +139,7 @@ def test_screenshots_of_every_page_at_desktop_and_phone_width(app, signed_in: Pa
         seed(EMAIL, "http_request", goal="Tell Slack the report is ready")
         approval_id, _, _ = seed(EMAIL, "linkedin_post", instruction="Write about AI")
         approval = db.session.get(Approval, approval_id)
-        outbox.queue_approval_request(app.extensions["stepwise"], approval, approval.run_step, EMAIL,
-                                      approval.run.workflow.goal)
+        outbox.queue_approval_request(app.extensions["stepwise"], approval.id)
         db.session.commit()
     phone = new_context(**PHONE).new_page()
     from tests.browser.conftest import log_in_over_http

@@ -19,11 +19,13 @@ from models import (
     RunStatus,
     RunStep,
     StepStatus,
+    User,
     utcnow,
 )
 from tests.conftest import create_user_with_token
 from workflows.authoring import editing
 from workflows.engine import delivery, runs
+from workflows.engine.attempt import Attempt, ClaimedStep
 from workflows.engine.outcomes import complete
 from workflows.engine.queue_client import OutgoingMessage
 from workflows.errors import RetryableToolError, ToolError
@@ -92,7 +94,10 @@ def services(app) -> Services:
 
 def start(app, services: Services, tools: list[str] = ("probe", "probe")) -> tuple[int, str]:
     """A workflow of probe steps and one started run: (run id, workflow id)."""
-    user_id, _ = create_user_with_token(app, "probe@example.com")
+    with app.app_context():
+        user_id = db.session.scalar(sa.select(User.id).where(User.email == "probe@example.com"))
+    if user_id is None:
+        user_id, _ = create_user_with_token(app, "probe@example.com")
     with app.app_context():
         workflow = editing.create_workflow(services, user_id, {
             "goal": "probe", "steps": [{"toolName": t, "toolInput": {"value": f"v{i}"}} for i, t in enumerate(tools)]})
@@ -169,7 +174,9 @@ def test_expired_lease_is_taken_over_and_the_old_attempt_changes_nothing(app, se
     with app.app_context():  # the old attempt finally reports back
         run = db.session.get(Run, run_id)
         step = db.session.scalar(sa.select(RunStep).where(RunStep.run_id == run_id, RunStep.step_index == 0))
-        late = complete(services, run, step, "old-token", {"value": "late"}, ToolResult({"echo": "late"}), Usage(), None)
+        old = Attempt(run_id, step.id, 0, run.workflow_id, run.conversation_id, "old-token")
+        claimed = ClaimedStep("probe", {"value": "v0"}, None, False, None, run.created_at, is_last=False)
+        late = complete(services, old, claimed, {"value": "late"}, ToolResult({"echo": "late"}), Usage(), None)
     assert late.body["status"].startswith("claim lost")
     assert step_row(app, run_id, 0).output == {"echo": "v0"}
     assert len(services.queue.published) == published
@@ -285,3 +292,15 @@ def test_at_most_once_commits_effect_started_before_the_call(app, services, prob
     REGISTRY["probe_once"] = Tool(**{**REGISTRY["probe_once"].__dict__, "run": check})
     handle(app, services, message(app, run_id, 0))
     assert seen and seen[0] is not None
+
+
+def test_a_short_run_completes_at_its_own_last_step_beside_a_longer_workflow(app, services, probe):
+    long_run, _ = start(app, services, ["probe", "probe", "probe", "probe"])
+    run_id, wf = start(app, services, ["probe", "probe"])
+    handle(app, services, message(app, run_id, 0))
+    assert handle(app, services, message(app, run_id, 1)).body["status"] == "completed"
+    with app.app_context():
+        assert db.session.get(Run, run_id).status == RunStatus.COMPLETED
+    assert not any(m.dedup_id == f"wf-{wf}-run-{run_id}-step-2" for m in services.queue.published)
+    with app.app_context():  # the longer run is untouched: it still waits for its first step
+        assert db.session.get(Run, long_run).status == RunStatus.PENDING

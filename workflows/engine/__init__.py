@@ -2,10 +2,16 @@
 
 Module map:
 
-- `delivery`      handle_step: parse the step message, claim the step (the claim table), run it
+- `delivery`      handle_step: parse the step message, claim the step (the claim table), prepare
+                  the input, run the tool
+- `attempt`       Attempt (the ids of the attempt in hand and its claim token), ClaimedStep, and
+                  the loaders of what only some steps need (goal, owner, earlier outputs, decision)
 - `outcomes`      the guarded commits that end an attempt: completed, awaiting approval, failed,
                   given back for a retry
-- `runs`          run creation (run now, ticks, the overlap policy), finishing, cancelling
+- `replies`       Reply and the consumer's vocabulary: ok, 409/503 with Retry-After, 489 non-retryable
+- `conversation`  the run's conversation with the model: load, append, the synthetic tool exchange
+- `runs`          run creation (run now, ticks, the overlap policy), and every change of a run's
+                  status (the only module that writes it)
 - `approvals`     decide once (approve, edit & approve, reject, request changes), expire
 - `consumers`     the consumers beside the step: schedule ticks, the failure callback, the sweep
 - `publishing`    every QStash message as a PendingPublish row, flushed after the commit

@@ -81,8 +81,8 @@ def decide(services: Services, approval: Approval, decision: str, *, decided_by:
         _reject(services, run, step)
     else:
         response = "approved" if decision == "approve" else "revise"
-        publishing.queue_step(services, run, step.step_index, source_step=None,
-                              decision=approval, user_response=response)
+        publishing.queue_step(services, run.workflow_id, run.id, run.conversation_id, step.step_index,
+                              source_step=None, decision_id=approval.id, user_response=response)
     publishing.commit_and_flush(services)
     db.session.refresh(approval)
     return approval
@@ -108,7 +108,7 @@ def _reject(services: Services, run: Run, step: RunStep) -> None:
         .values(status=StepStatus.REJECTED, finished_at=now)
     )
     runs.skip_steps_after(run.id, step.step_index)
-    runs.finish(services, run, RunStatus.REJECTED, error=f"step {step.step_index + 1} was rejected")
+    runs.finish(services, run.id, run.workflow_id, RunStatus.REJECTED, error=f"step {step.step_index + 1} was rejected")
 
 
 def expire(services: Services, approval_id: int) -> bool:
@@ -129,7 +129,7 @@ def expire(services: Services, approval_id: int) -> bool:
         .values(status=StepStatus.EXPIRED, finished_at=now)
     )
     runs.skip_steps_after(run.id, step.step_index)
-    runs.finish(services, run, RunStatus.EXPIRED,
+    runs.finish(services, run.id, run.workflow_id, RunStatus.EXPIRED,
                 error=f"step {step.step_index + 1} was not approved before {approval.expires_at:%Y-%m-%d %H:%M} UTC")
     publishing.commit_and_flush(services)
     return True

@@ -8,29 +8,37 @@ from typing import Any
 import sqlalchemy as sa
 
 from extensions import db
-from models import Approval, ApprovalStatus, Run, RunStep, Workflow
+from models import Approval, ApprovalStatus, Workflow
 from workflows.encoding import b64decode
 from workflows.engine import outbox, publishing, runs, schedules, sending
-from workflows.integrations import accounts
-from workflows.engine.delivery import non_retryable, parse_message
-from workflows.engine.outcomes import Reply, fail, ok
+from workflows.engine.attempt import connection, unclaimed
+from workflows.engine.delivery import parse_message
+from workflows.engine.outcomes import fail
+from workflows.engine.replies import Reply, non_retryable, ok
 from workflows.errors import NotFound
+from workflows.integrations import accounts
 from workflows.ports import Services
+
+_workflows = Workflow.__table__
+_SCHEDULE = sa.select(_workflows.c.schedule, _workflows.c.timezone).where(
+    _workflows.c.id == sa.bindparam("workflow_id"))
 
 
 def handle_trigger(services: Services, data: Any, message_id: str | None) -> Reply:
     """A schedule tick: one run per tick, under the workflow's overlap policy."""
     if not isinstance(data, dict) or not isinstance(data.get("workflowId"), str):
         return non_retryable("trigger body must be {\"workflowId\": \"...\"}")
-    workflow = db.session.get(Workflow, data["workflowId"])
+    workflow_id = data["workflowId"]
+    workflow = connection().execute(_SCHEDULE, {"workflow_id": workflow_id}).first()
     if workflow is None:
-        return non_retryable(f"workflow {data['workflowId']} not found")
+        db.session.rollback()
+        return non_retryable(f"workflow {workflow_id} not found")
     if not workflow.schedule:
         db.session.rollback()
         return ok("workflow has no schedule")
     tick = schedules.tick_time(workflow.schedule, workflow.timezone, services.clock())
     try:
-        run, outcome = runs.start_scheduled(services, workflow.id, message_id, tick)
+        run, outcome = runs.start_scheduled(services, workflow_id, message_id, tick)
     except NotFound as exc:
         return non_retryable(exc.message)
     return ok(outcome, runId=run.id if run is not None else None)
@@ -56,29 +64,36 @@ def handle_failure(services: Services, data: Any) -> Reply:
     message = parse_message(source)
     if message is None:
         return ok("not a step message; nothing to do")
-    run = db.session.get(Run, message.run_id)
-    step = db.session.scalar(
-        sa.select(RunStep).where(RunStep.run_id == message.run_id, RunStep.step_index == message.step_index)
-    ) if run is not None else None
-    if step is None or run.workflow_id != message.workflow_id:
+    found = unclaimed(message.run_id, message.step_index)
+    if found is None or found[0].workflow_id != message.workflow_id:
         db.session.rollback()
         return ok("unknown run or step; nothing to do")
+    attempt, tool_name = found
     answer = _decode(data.get("body"))[:500]
     detail = (f"gave up after {data.get('retried', '?')} retries; "
               f"last answer {data.get('status', '?')}: {answer}").strip()
-    workflow = run.workflow
-    return fail(services, run, step, None, detail, workflow.owner.email, workflow.goal)
+    return fail(services, attempt, tool_name, detail)
 
 
 def sweep(services: Services) -> dict[str, int]:
-    """Every minute: publish what a crash left unsent, send reminders, retry emails, prune old rows."""
+    """Every minute: publish what a crash left unsent, send reminders, retry emails, prune old rows,
+    refresh statistics."""
     sent, failing = publishing.flush_stale(services)
     reminded = _remind(services)
     mailed, unsent = sending.retry_due(services)
     pruned = publishing.prune_sent(services)
     accounts.prune_sessions(services.clock())
+    _refresh_statistics()
     return {"published": sent, "publishFailures": failing, "reminders": reminded,
             "emailsSent": mailed, "emailsUnsent": unsent, "pruned": pruned}
+
+
+def _refresh_statistics() -> None:
+    """SQLite's PRAGMA optimize: re-analyzes only the tables whose statistics went stale, so the
+    lists keep their index plans as tables grow. PostgreSQL's autovacuum does this itself."""
+    if db.engine.dialect.name == "sqlite":
+        db.session.execute(sa.text("PRAGMA optimize"))
+        db.session.commit()
 
 
 def _remind(services: Services) -> int:
@@ -100,8 +115,7 @@ def _remind(services: Services) -> int:
             .values(reminder_sent_at=now)
         ).rowcount
         if marked:
-            workflow = approval.run.workflow
-            outbox.queue_approval_reminder(services, approval, approval.run_step, workflow.owner.email, workflow.goal)
+            outbox.queue_approval_reminder(services, approval.id)
             count += 1
     sending.commit_and_send(services)
     return count

@@ -1,8 +1,10 @@
-"""One step per delivery (docs/architecture.md, *The step lifecycle*): claim, prepare the input, run, commit.
+"""One step per delivery (docs/architecture.md, *The step lifecycle*): claim, prepare the input, run the tool.
 
 `handle_step` is called with the parsed body of a signature-verified QStash delivery and
-returns a `Reply`; it trusts the database, never the message. No transaction is held open
-across a tool call or a model call.
+returns a `Reply`; it trusts the database, never the message. A plain step costs three short
+transactions: the claim (with whatever the step must read), the completion, and the record
+that its next message was published. No transaction is held open across a tool call, a model
+call or a publish.
 """
 from __future__ import annotations
 
@@ -14,30 +16,25 @@ from typing import Any
 import sqlalchemy as sa
 
 from extensions import db
-from models import (
-    RUN_FINISHED,
-    Approval,
-    ApprovalStatus,
-    Message,
-    Run,
-    RunStatus,
-    RunStep,
-    StepStatus,
-)
-from workflows.engine import publishing, references, runs
-from workflows.engine.outcomes import Reply, complete, fail, ok, propose, release
+from models import RUN_FINISHED, Approval, ApprovalStatus, Run, RunStatus, RunStep, StepStatus, UTCDateTime
+from workflows.engine import conversation, publishing, references, runs
+from workflows.engine.attempt import Attempt, ClaimedStep, Decision, connection, goal_and_outputs, latest_decision
+from workflows.engine.outcomes import complete, fail, mark_effect_started, propose, release
+from workflows.engine.replies import Reply, busy, non_retryable, ok, retry_later
 from workflows.engine.tool_context import build_context
 from workflows.errors import RetryableToolError, ToolError
 from workflows.ports import Services
 from workflows.tools import get_tool, validate_input
-from workflows.tools.base import Delivery
+from workflows.tools.base import Delivery, Tool, ToolContext
 from workflows.usage import Usage
+
+__all__ = ["Reply", "StepMessage", "handle_step", "non_retryable", "parse_message"]
 
 log = logging.getLogger(__name__)
 
 DONE_STATES = (StepStatus.FAILED, StepStatus.REJECTED, StepStatus.SKIPPED,
                StepStatus.CANCELLED, StepStatus.EXPIRED)
-DECISIONS_THAT_RESUME = (ApprovalStatus.APPROVED, ApprovalStatus.REVISE)
+DECISIONS_THAT_RESUME = [ApprovalStatus.APPROVED.value, ApprovalStatus.REVISE.value]
 # Where to look when an at-most-once effect may or may not have happened.
 OUTCOME_WHERE = {"linkedin_post": "LinkedIn"}
 
@@ -70,9 +67,59 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def non_retryable(message: str) -> Reply:
-    """489 + Upstash-NonRetryable-Error: QStash moves the message to the DLQ at once."""
-    return Reply(489, {"error": message}, {"Upstash-NonRetryable-Error": "true"})
+# --- the claim (docs/architecture.md, *The claim table*) -----------------------------------
+
+_steps, _runs, _approvals = RunStep.__table__, Run.__table__, Approval.__table__
+_NOW = sa.bindparam("now", type_=UTCDateTime())
+_later = _steps.alias("later")
+_RUN_ID = sa.bindparam("b_run_id", type_=sa.Integer())
+_CLAIMABLE = sa.or_(_steps.c.status == StepStatus.PENDING,
+                    sa.and_(_steps.c.status == StepStatus.RUNNING, _steps.c.lease_expires_at < _NOW))
+# Resuming after a decision: the message names the step's latest approval, and it was decided.
+_DECIDED = sa.and_(
+    _steps.c.status == StepStatus.AWAITING_APPROVAL,
+    sa.select(sa.func.max(_approvals.c.id)).where(_approvals.c.run_step_id == _steps.c.id).scalar_subquery()
+    == sa.bindparam("approval_id", type_=sa.Integer()),
+    sa.exists().where(_approvals.c.id == sa.bindparam("approval_id", type_=sa.Integer()),
+                      _approvals.c.status.in_(DECISIONS_THAT_RESUME)),
+)
+_RUN_MATCHES = sa.exists().where(
+    _runs.c.id == _RUN_ID, _runs.c.workflow_id == sa.bindparam("workflow_id"),
+    _runs.c.conversation_id == sa.bindparam("conversation_id"), _runs.c.status.not_in(runs.FINISHED_VALUES))
+
+
+def _claim_statement(claimable: Any) -> sa.Update:
+    """One conditional UPDATE takes the step (never read-then-write) and returns what the attempt needs."""
+    return (
+        sa.update(_steps)
+        .where(_steps.c.run_id == _RUN_ID, _steps.c.step_index == sa.bindparam("b_step_index"),
+               claimable, _RUN_MATCHES)
+        .values(status=StepStatus.RUNNING, claim_token=sa.bindparam("token"), attempts=_steps.c.attempts + 1,
+                lease_expires_at=sa.bindparam("lease", type_=UTCDateTime()),
+                started_at=sa.func.coalesce(_steps.c.started_at, _NOW))
+        # RETURNING renders its columns unqualified, so its subqueries name the run by parameter,
+        # never by a correlated column (`run_id = run_id` would compare a subquery row with itself).
+        .returning(
+            _steps.c.id, _steps.c.tool_name, _steps.c.tool_input, _steps.c.instruction, _steps.c.needs_approval,
+            _steps.c.effect_started_at,
+            sa.select(_runs.c.status).where(_runs.c.id == _RUN_ID).scalar_subquery().label("run_status"),
+            sa.select(sa.func.coalesce(_runs.c.started_at, _runs.c.created_at)).where(
+                _runs.c.id == _RUN_ID).scalar_subquery().label("run_started_at"),
+            sa.select(sa.func.max(_later.c.step_index)).where(
+                _later.c.run_id == _RUN_ID).scalar_subquery().label("last_index"),
+        )
+    )
+
+
+_CLAIM = _claim_statement(_CLAIMABLE)
+_CLAIM_DECIDED = _claim_statement(sa.or_(_CLAIMABLE, _DECIDED))
+_STATE = (
+    sa.select(_runs.c.workflow_id, _runs.c.conversation_id, _runs.c.status.label("run_status"),
+              _steps.c.status, _steps.c.lease_expires_at)
+    .select_from(_runs.outerjoin(_steps, sa.and_(_steps.c.run_id == _runs.c.id,
+                                                 _steps.c.step_index == sa.bindparam("step_index"))))
+    .where(_runs.c.id == sa.bindparam("run_id"))
+)
 
 
 def handle_step(services: Services, data: Any) -> Reply:
@@ -80,37 +127,53 @@ def handle_step(services: Services, data: Any) -> Reply:
     message = parse_message(data)
     if message is None:
         return non_retryable("step message does not match {workflowId, runId, conversationId, stepIndex}")
-    run = db.session.get(Run, message.run_id)
-    if run is None or run.workflow_id != message.workflow_id or run.conversation_id != message.conversation_id:
-        return non_retryable(f"no run {message.run_id} of workflow {message.workflow_id} with that conversation")
-    step = db.session.scalar(
-        sa.select(RunStep).where(RunStep.run_id == run.id, RunStep.step_index == message.step_index)
-    )
-    if step is None:
-        return non_retryable(f"run {run.id} has no step {message.step_index}")
-
-    if step.status == StepStatus.COMPLETED:
-        return _flush_completed(services, run.id, step.step_index)
-    if run.status in RUN_FINISHED or step.status in DONE_STATES:
-        db.session.rollback()
-        return ok(f"nothing to do: run is {run.status.value}, step is {step.status.value}")
-    with_decision = False
-    if step.status == StepStatus.AWAITING_APPROVAL:
-        with_decision = _carries_decision(step, message.approval_id)
-        if not with_decision:
-            db.session.rollback()
-            return ok("waiting for approval")
-
     token = secrets.token_hex(16)
-    if not _claim(services, step, token, with_decision):
-        return _not_claimed(services, step.id)
-    db.session.execute(
-        sa.update(Run).where(
-            Run.id == run.id, Run.status.in_([RunStatus.PENDING.value, RunStatus.AWAITING_APPROVAL.value])
-        ).values(status=RunStatus.RUNNING, started_at=sa.func.coalesce(Run.started_at, services.clock()))
-    )
-    db.session.commit()
-    return _execute(services, run.id, step.id, token)
+    claimed = _claim(services, message, token)
+    if claimed is None:
+        return _not_claimed(services, message)
+    attempt, step = claimed
+    return _execute(services, attempt, step)
+
+
+def _claim(services: Services, message: StepMessage, token: str) -> tuple[Attempt, ClaimedStep] | None:
+    """Claim the step; the run is running from its first claim."""
+    now = services.clock()
+    statement = _CLAIM if message.approval_id is None else _CLAIM_DECIDED
+    row = connection().execute(statement, {
+        "b_run_id": message.run_id, "b_step_index": message.step_index, "workflow_id": message.workflow_id,
+        "conversation_id": message.conversation_id, "approval_id": message.approval_id, "token": token,
+        "lease": runs.lease_until(services), "now": now,
+    }).first()
+    if row is None:
+        return None
+    started = row.run_started_at
+    if row.run_status in (RunStatus.PENDING, RunStatus.AWAITING_APPROVAL):
+        runs.mark_running(services, message.run_id)
+        started = started if row.run_status == RunStatus.AWAITING_APPROVAL else now
+    attempt = Attempt(message.run_id, row.id, message.step_index, message.workflow_id, message.conversation_id, token)
+    step = ClaimedStep(row.tool_name, row.tool_input or {}, row.instruction, row.needs_approval,
+                       row.effect_started_at, started, row.last_index == message.step_index)
+    return attempt, step
+
+
+def _not_claimed(services: Services, message: StepMessage) -> Reply:
+    """Why the claim matched nothing, by the claim table: 489, 409 with Retry-After, or 200."""
+    row = connection().execute(_STATE, {"run_id": message.run_id, "step_index": message.step_index}).first()
+    db.session.rollback()
+    if row is None or row.workflow_id != message.workflow_id or row.conversation_id != message.conversation_id:
+        return non_retryable(f"no run {message.run_id} of workflow {message.workflow_id} with that conversation")
+    if row.status is None:
+        return non_retryable(f"run {message.run_id} has no step {message.step_index}")
+    if row.status == StepStatus.COMPLETED:
+        return _flush_completed(services, message.run_id, message.step_index)
+    if row.run_status in RUN_FINISHED or row.status in DONE_STATES:
+        return ok(f"nothing to do: run is {row.run_status.value}, step is {row.status.value}")
+    if row.status == StepStatus.AWAITING_APPROVAL:
+        return ok("waiting for approval")
+    now = services.clock()
+    if row.status == StepStatus.RUNNING and row.lease_expires_at and row.lease_expires_at > now:
+        return busy("step is running in another attempt", (row.lease_expires_at - now).total_seconds())
+    return ok(f"nothing to do: step is {row.status.value}")
 
 
 def _flush_completed(services: Services, run_id: int, step_index: int) -> Reply:
@@ -118,156 +181,107 @@ def _flush_completed(services: Services, run_id: int, step_index: int) -> Reply:
     ids = publishing.unsent_for_step(run_id, step_index)
     db.session.commit()
     if ids and not publishing.flush(services, ids):
-        return Reply(503, {"status": "completed", "error": "QStash unreachable"}, {"Retry-After": "5"})
+        return retry_later("QStash unreachable", 5, status="completed")
     return ok("already completed")
 
 
-def _latest_approval(step_id: int) -> Approval | None:
-    return db.session.scalar(
-        sa.select(Approval).where(Approval.run_step_id == step_id).order_by(Approval.id.desc()).limit(1)
-    )
+# --- steps 2-6 for a claimed step ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Prepared:
+    """The input the tool will run with, what preparing it cost, and the tool's context."""
+
+    tool_input: dict[str, Any]
+    decided: bool  # a person approved exactly this input
+    usage: Usage
+    call: dict | None  # the agent's tool call, for the conversation
+    ctx: ToolContext
 
 
-def _carries_decision(step: RunStep, approval_id: int | None) -> bool:
-    """True when the message resumes the step's latest approval, and that one was decided."""
-    latest = _latest_approval(step.id)
-    return (
-        latest is not None
-        and approval_id == latest.id
-        and latest.status in DECISIONS_THAT_RESUME
-    )
-
-
-def _claim(services: Services, step: RunStep, token: str, with_decision: bool) -> bool:
-    """One conditional UPDATE takes the step (never read-then-write)."""
-    now = services.clock()
-    claimable = sa.or_(
-        RunStep.status == StepStatus.PENDING,
-        sa.and_(RunStep.status == StepStatus.RUNNING, RunStep.lease_expires_at < now),
-    )
-    if with_decision:
-        claimable = sa.or_(claimable, RunStep.status == StepStatus.AWAITING_APPROVAL)
-    result = db.session.execute(
-        sa.update(RunStep)
-        .where(RunStep.id == step.id, claimable)
-        .values(status=StepStatus.RUNNING, claim_token=token, attempts=RunStep.attempts + 1,
-                lease_expires_at=runs.lease_until(services),
-                started_at=sa.func.coalesce(RunStep.started_at, now))
-    )
-    return result.rowcount == 1
-
-
-def _not_claimed(services: Services, step_id: int) -> Reply:
-    """Someone else holds or finished the step: 409 while their lease lives, 200 otherwise."""
-    db.session.rollback()
-    step = db.session.get(RunStep, step_id)
-    now = services.clock()
-    if step.status == StepStatus.RUNNING and step.lease_expires_at and step.lease_expires_at > now:
-        wait = max(1, int((step.lease_expires_at - now).total_seconds()) + 1)
-        db.session.rollback()
-        return Reply(409, {"error": "step is running in another attempt"}, {"Retry-After": str(wait)})
-    if step.status == StepStatus.COMPLETED:
-        return _flush_completed(services, step.run_id, step.step_index)
-    status = step.status.value
-    db.session.rollback()
-    return ok(f"nothing to do: step is {status}")
-
-
-def _execute(services: Services, run_id: int, step_id: int, token: str) -> Reply:
-    """Steps 2-6 for a claimed step."""
-    step = db.session.get(RunStep, step_id)
-    run = step.run
-    workflow = run.workflow
-    owner_email, goal = workflow.owner.email, workflow.goal
+def _execute(services: Services, attempt: Attempt, step: ClaimedStep) -> Reply:
+    """Prepare the input, then pause for approval or run the tool."""
     tool = get_tool(step.tool_name)
     if tool is None:
-        return fail(services, run, step, token, f"unknown tool {step.tool_name!r}", owner_email, goal)
+        return fail(services, attempt, step.tool_name, f"unknown tool {step.tool_name!r}")
     if tool.delivery == Delivery.AT_MOST_ONCE and step.effect_started_at is not None:
         where = OUTCOME_WHERE.get(tool.name, "the destination")
-        return fail(services, run, step, token,
-                    f"outcome unknown — check {where}: an earlier attempt started and never reported back",
-                    owner_email, goal)
+        return fail(services, attempt, tool.name,
+                    f"outcome unknown — check {where}: an earlier attempt started and never reported back")
+    prepared = _prepare(services, attempt, step, tool)
+    if isinstance(prepared, Reply):
+        return prepared
+    if step.needs_approval and not prepared.decided:
+        return propose(services, attempt, step, prepared.tool_input, prepared.usage)
+    return _run_tool(services, attempt, step, tool, prepared)
 
-    latest = _latest_approval(step.id)
-    approved = latest if latest is not None and latest.status == ApprovalStatus.APPROVED else None
-    decided_input = approved.decided_input if approved is not None else None
-    feedback = latest.feedback if latest is not None and latest.status == ApprovalStatus.REVISE else None
-    previous_proposal = latest.proposed_input if feedback is not None else None
-    ctx = build_context(services, run, step, tool)
-    conversation = _conversation(run.conversation_id)
-    # Plain values only from here until the tool has run: touching an expired ORM object
-    # would open a new (IMMEDIATE, on SQLite) transaction and hold it across the call.
-    step_input, instruction, needs_approval = step.tool_input, step.instruction, step.needs_approval
-    step_index = step.step_index
+
+def _prepare(services: Services, attempt: Attempt, step: ClaimedStep, tool: Tool) -> Prepared | Reply:
+    """Step 3-4: the decided input verbatim, or the rendered input filled in by the agent.
+
+    What the step must read is read here, in the claim's transaction, and only if it needs it;
+    the transaction ends before any rendering or model call.
+    """
+    decision = latest_decision(attempt) if step.needs_approval else None
+    decided_input = decision.decided_input if decision and decision.status == ApprovalStatus.APPROVED else None
+    tool_input = decided_input if decided_input is not None else step.tool_input
+    use_agent = decided_input is None and services.llm is not None and bool(step.instruction)
+    needs_names = use_agent or references.has_templates(tool_input)
+    goal, outputs = goal_and_outputs(attempt) if needs_names else ("", ())
+    ctx = build_context(services, attempt, step, tool, goal, outputs)
+    history = conversation.load(attempt.conversation_id) if use_agent else []
     db.session.commit()
-
+    if decided_input is not None:  # verbatim: no rendering, no agent, on every retry
+        return Prepared(decided_input, True, Usage(), None, ctx)
+    try:
+        tool_input = references.render_input(tool, step.tool_input, references.namespace(ctx))
+    except ToolError as exc:
+        return fail(services, attempt, tool.name, str(exc))
     usage, call = Usage(), None
-    if decided_input is not None:
-        tool_input = decided_input  # verbatim: no rendering, no agent, on every retry
-    else:
-        try:
-            tool_input = references.render_input(tool, step_input, references.namespace(ctx))
-        except ToolError as exc:
-            return fail(services, run, step, token, str(exc), owner_email, goal)
-        if services.llm is not None and instruction:
-            from workflows.integrations.agent import AgentFailure, AgentRetry, fill_with_agent
+    if use_agent:
+        filled = _fill_with_agent(services, attempt, step, tool, goal, tool_input, history, decision)
+        if isinstance(filled, Reply):
+            return filled
+        tool_input, usage, call = filled
+    problems = validate_input(tool, tool_input, partial=False)
+    if problems:
+        detail = "; ".join(f"{field} {message}" for field, message in problems)
+        return fail(services, attempt, tool.name, f"invalid input: {detail}")
+    return Prepared(tool_input, False, usage, call, ctx)
 
-            try:
-                tool_input, usage, call = fill_with_agent(
-                    services.llm, goal=goal, tool=tool, step_index=step_index, instruction=instruction,
-                    fixed_input=tool_input, conversation=conversation, feedback=feedback,
-                    previous_proposal=previous_proposal,
-                )
-            except AgentRetry as exc:
-                return release(services, step, token, str(exc), exc.retry_after, exc.messages, exc.usage)
-            except AgentFailure as exc:
-                return fail(services, run, step, token, str(exc), owner_email, goal)
-        problems = validate_input(tool, tool_input, partial=False)
-        if problems:
-            detail = "; ".join(f"{field} {message}" for field, message in problems)
-            return fail(services, run, step, token, f"invalid input: {detail}", owner_email, goal)
 
-    if needs_approval and decided_input is None:
-        return propose(services, run, step, token, tool_input, usage, owner_email, goal)
+def _fill_with_agent(services: Services, attempt: Attempt, step: ClaimedStep, tool: Tool, goal: str,
+                     tool_input: dict, history: list[dict], decision: Decision | None) -> tuple | Reply:
+    """One forced tool call fills what the input leaves empty; a sent-back proposal comes with its feedback."""
+    from workflows.integrations.agent import AgentFailure, AgentRetry, fill_with_agent
 
+    revise = decision is not None and decision.status == ApprovalStatus.REVISE
+    try:
+        return fill_with_agent(
+            services.llm, goal=goal, tool=tool, step_index=attempt.step_index, instruction=step.instruction,
+            fixed_input=tool_input, conversation=history, feedback=decision.feedback if revise else None,
+            previous_proposal=decision.proposed_input if revise else None,
+        )
+    except AgentRetry as exc:
+        return release(services, attempt, str(exc), exc.retry_after, exc.messages, exc.usage)
+    except AgentFailure as exc:
+        return fail(services, attempt, tool.name, str(exc))
+
+
+def _run_tool(services: Services, attempt: Attempt, step: ClaimedStep, tool: Tool, prepared: Prepared) -> Reply:
+    """Step 5-6: run the tool outside any transaction, then commit its result."""
     if tool.delivery == Delivery.AT_MOST_ONCE:
         # Committed before the call: a takeover after this point must not post again.
-        if not _mark_effect_started(services, step_id, token):
+        if not mark_effect_started(services, attempt):
             return ok("claim lost: a newer attempt owns this step")
     try:
-        result = tool.run(tool_input, ctx)
+        result = tool.run(prepared.tool_input, prepared.ctx)
     except RetryableToolError as exc:
         # A tool raises this only when its effect certainly did not happen.
-        return release(services, step, token, str(exc), exc.retry_after, effect_never_started=True)
+        return release(services, attempt, str(exc), exc.retry_after, effect_never_started=True)
     except ToolError as exc:
-        return fail(services, run, step, token, str(exc), owner_email, goal)
+        return fail(services, attempt, tool.name, str(exc))
     except Exception as exc:  # a bug in a tool: retry, and leave a trace in the log
-        log.exception("tool %s crashed on run %s step %s", tool.name, run_id, step_index)
-        return release(services, step, token, f"internal error in {tool.name}: {exc}", None)
-    usage = usage + result.usage
-    return complete(services, run, step, token, tool_input, result, usage, call)
-
-
-def _mark_effect_started(services: Services, step_id: int, token: str) -> bool:
-    done = db.session.execute(
-        sa.update(RunStep).where(RunStep.id == step_id, RunStep.claim_token == token)
-        .values(effect_started_at=services.clock())
-    ).rowcount
-    db.session.commit()
-    return done == 1
-
-
-def _conversation(conversation_id: str) -> list[dict[str, Any]]:
-    """The run's conversation so far, in the wire shape of Chat Completions."""
-    rows = db.session.scalars(
-        sa.select(Message).where(Message.conversation_id == conversation_id).order_by(Message.position)
-    )
-    messages = []
-    for row in rows:
-        message: dict[str, Any] = {"role": row.role, "content": row.content}
-        if row.tool_calls:
-            message["tool_calls"] = row.tool_calls
-        if row.tool_call_id:
-            message["tool_call_id"] = row.tool_call_id
-        messages.append(message)
-    return messages
+        log.exception("tool %s crashed on run %s step %s", tool.name, attempt.run_id, attempt.step_index)
+        return release(services, attempt, f"internal error in {tool.name}: {exc}", None)
+    return complete(services, attempt, step, prepared.tool_input, result, prepared.usage + result.usage,
+                    prepared.call)

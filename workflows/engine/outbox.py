@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from extensions import db
-from models import Approval, Outbox, Run, RunStep, User
+from models import Approval, Outbox, Run, User, Workflow
 from workflows.authoring.proposals import present, time_left
 from workflows.integrations import signed_links
 from workflows.ports import Services
@@ -64,10 +64,10 @@ def approval_link(services: Services, approval_id: int) -> str:
     return services.url(f"/approvals/{token}")
 
 
-def _approval_context(services: Services, approval: Approval, step: RunStep, goal: str) -> dict[str, Any]:
-    run = approval.run
+def _approval_context(services: Services, approval: Approval) -> dict[str, Any]:
+    step, run = approval.run_step, approval.run
     return {
-        "goal": goal, "step": step, "approval": approval,
+        "goal": run.workflow.goal, "step": step, "approval": approval,
         "proposal": present(step.tool_name, approval.proposed_input),
         "time_left": time_left(approval.expires_at, services.clock()),
         "link": approval_link(services, approval.id),
@@ -77,41 +77,47 @@ def _approval_context(services: Services, approval: Approval, step: RunStep, goa
     }
 
 
-def queue_approval_request(services: Services, approval: Approval, step: RunStep,
-                           owner_email: str, goal: str) -> None:
-    """Ask the owner to decide a step (to their verified notification address, else `owner_email`)."""
-    owner = approval.run.workflow.owner
+def queue_approval_request(services: Services, approval_id: int) -> None:
+    """Ask the owner to decide a step (to their verified notification address, else their email)."""
+    approval = db.session.get(Approval, approval_id)
+    owner, goal = approval.run.workflow.owner, approval.run.workflow.goal
     queue_rendered(f"approval-{approval.id}-request", owner, "approval_request",
-                   f"Approval needed: {step.tool_name} for “{goal[:80]}”",
-                   to=owner.notification_email or owner_email,
-                   **_approval_context(services, approval, step, goal))
+                   f"Approval needed: {approval.run_step.tool_name} for “{goal[:80]}”",
+                   **_approval_context(services, approval))
 
 
-def queue_approval_reminder(services: Services, approval: Approval, step: RunStep,
-                            owner_email: str, goal: str) -> bool:
+def queue_approval_reminder(services: Services, approval_id: int) -> bool:
     """Remind the owner once, when a quarter of the approval's lifetime is left."""
-    owner = approval.run.workflow.owner
+    approval = db.session.get(Approval, approval_id)
+    owner, goal = approval.run.workflow.owner, approval.run.workflow.goal
     return queue_rendered(f"approval-{approval.id}-reminder", owner, "approval_reminder",
                           f"Reminder: approval needed for “{goal[:80]}”",
-                          to=owner.notification_email or owner_email,
-                          **_approval_context(services, approval, step, goal))
+                          **_approval_context(services, approval))
 
 
-def queue_run_failed(services: Services, run: Run, owner_email: str, goal: str, error: str) -> None:
+def queue_run_failed(services: Services, run_id: int, error: str) -> None:
     """Tell the owner a run failed and why (unless they turned failure emails off)."""
-    owner = run.workflow.owner
+    run = db.session.get(Run, run_id)
+    owner, goal = run.workflow.owner, run.workflow.goal
     if not owner.notify_on_failure:
         return
     queue_rendered(f"run-{run.id}-failed", owner, "run_failed", f"Run failed: “{goal[:80]}”",
-                   to=owner.notification_email or owner_email, run=run, goal=goal, error=error,
+                   run=run, goal=goal, error=error,
                    run_link=services.url(f"/runs/{run.id}"), settings_link=services.url("/settings"))
 
 
-def queue_run_completed(services: Services, run: Run) -> None:
-    """Tell the owner a run completed, when they asked for it in Settings."""
-    workflow = run.workflow
-    if not workflow.owner.notify_on_completion:
+_WANTS_COMPLETION_EMAIL = (
+    sa.select(User.notify_on_completion).join(Workflow, Workflow.owner_id == User.id)
+    .join(Run, Run.workflow_id == Workflow.id).where(Run.id == sa.bindparam("run_id"))
+)
+
+
+def queue_run_completed(services: Services, run_id: int) -> None:
+    """Tell the owner a run completed, when they asked for it in Settings (one SELECT when not)."""
+    if not db.session.execute(_WANTS_COMPLETION_EMAIL, {"run_id": run_id}).scalar():
         return
+    run = db.session.get(Run, run_id)
+    workflow = run.workflow
     queue_rendered(f"run-{run.id}-completed", workflow.owner, "run_completed",
                    f"Run completed: “{workflow.goal[:80]}”", run=run, goal=workflow.goal,
                    run_link=services.url(f"/runs/{run.id}"), settings_link=services.url("/settings"))

@@ -1,224 +1,177 @@
-"""The guarded commits that end a step attempt (docs/architecture.md, *The step lifecycle*, 4 and 6).
+"""The guarded commits that end a step attempt (docs/architecture.md, *The step lifecycle*, 5 and 6).
 
 Each one is a single transaction that first updates the step WHERE its claim token is still
-ours: an attempt that lost its lease to a takeover changes nothing. Publishes are queued as
-`PendingPublish` rows in the same transaction and flushed only after the commit.
+the attempt's: an attempt that lost its lease to a takeover changes nothing. Publishes are
+queued as `PendingPublish` rows in the same transaction and published only after the commit.
+The run's own status changes through `runs`, the only module that writes it.
 """
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from extensions import db
-from models import Approval, Asset, Message, Run, RunStatus, RunStep, StepStatus
-from workflows.engine import outbox, publishing, runs
+from models import Approval, Asset, RunStatus, RunStep, StepStatus, UTCDateTime
+from workflows.engine import conversation, outbox, publishing, runs
+from workflows.engine.attempt import Attempt, ClaimedStep, connection, owner_id
+from workflows.engine.replies import Reply, ok, retry_later
 from workflows.ports import Services
 from workflows.tools.base import ToolResult
 from workflows.usage import Usage
 
-
-@dataclass
-class Reply:
-    """What the consumer answers QStash: status, JSON body, extra headers."""
-
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def ok(message: str, **extra: Any) -> Reply:
-    return Reply(200, {"status": message, **extra})
-
-
-def _guarded(step_id: int, token: str, **values: Any) -> bool:
-    """Update our claimed step; False when the claim is no longer ours."""
-    result = db.session.execute(
-        sa.update(RunStep)
-        .where(RunStep.id == step_id, RunStep.claim_token == token)
-        .values(**values)
-    )
-    return result.rowcount == 1
-
-
-def _add_usage(run_id: int, usage: Usage) -> None:
-    if usage == Usage():
-        return
-    db.session.execute(
-        sa.update(Run).where(Run.id == run_id).values(
-            prompt_tokens=Run.prompt_tokens + usage.prompt_tokens,
-            completion_tokens=Run.completion_tokens + usage.completion_tokens,
-            cost_usd=Run.cost_usd + usage.cost_usd,
-        )
-    )
-
-
-def _usage_values(usage: Usage) -> dict[str, Any]:
-    return {
-        "prompt_tokens": RunStep.prompt_tokens + usage.prompt_tokens,
-        "completion_tokens": RunStep.completion_tokens + usage.completion_tokens,
-        "cost_usd": RunStep.cost_usd + usage.cost_usd,
-    }
+_steps, _assets, _approvals = RunStep.__table__, Asset.__table__, Approval.__table__
+_NOW = sa.bindparam("now", type_=UTCDateTime())
+_OURS = sa.and_(_steps.c.id == sa.bindparam("step_id"), _steps.c.claim_token == sa.bindparam("token"))
+_OPEN = sa.and_(_steps.c.id == sa.bindparam("step_id"),
+                _steps.c.status.in_([StepStatus.PENDING.value, StepStatus.RUNNING.value]))
+_USAGE = {
+    "prompt_tokens": _steps.c.prompt_tokens + sa.bindparam("b_prompt_tokens"),
+    "completion_tokens": _steps.c.completion_tokens + sa.bindparam("b_completion_tokens"),
+    "cost_usd": _steps.c.cost_usd + sa.bindparam("b_cost_usd"),
+}
+_RELEASED = dict(claim_token=None, lease_expires_at=None)
+_COMPLETE = sa.update(_steps).where(_OURS).values(
+    status=StepStatus.COMPLETED, input=sa.bindparam("step_input", type_=_steps.c.input.type),
+    output=sa.bindparam("step_output", type_=_steps.c.output.type), error=None, finished_at=_NOW,
+    **_RELEASED, **_USAGE)
+_PROPOSE = sa.update(_steps).where(_OURS).values(
+    status=StepStatus.AWAITING_APPROVAL, input=sa.bindparam("step_input", type_=_steps.c.input.type),
+    error=None, **_RELEASED, **_USAGE)
+_CANCELLED = sa.update(_steps).where(_steps.c.id == sa.bindparam("step_id")).values(
+    status=StepStatus.CANCELLED, finished_at=_NOW)
+_FAIL_VALUES = dict(status=StepStatus.FAILED, error=sa.bindparam("message", type_=sa.Text()), finished_at=_NOW,
+                    **_RELEASED)
+_FAIL_OURS = sa.update(_steps).where(_OURS).values(**_FAIL_VALUES)
+_FAIL_OPEN = sa.update(_steps).where(_OPEN).values(**_FAIL_VALUES)
+_RELEASE = sa.update(_steps).where(_OURS).values(
+    status=StepStatus.PENDING, error=sa.bindparam("message", type_=sa.Text()), **_RELEASED, **_USAGE)
+_RELEASE_UNSTARTED = _RELEASE.values(effect_started_at=None)
+_EFFECT_STARTED = sa.update(_steps).where(_OURS).values(effect_started_at=_NOW)
+_INSERT_ASSET = sa.insert(_assets).values(
+    run_id=sa.bindparam("b_run_id"), step_index=sa.bindparam("b_step_index"), kind=sa.bindparam("b_kind"),
+    title=sa.bindparam("b_title"), content=sa.bindparam("b_content"), mime_type=sa.bindparam("b_mime_type"),
+    created_at=_NOW)
+_INSERT_APPROVAL = sa.insert(_approvals).values(
+    run_step_id=sa.bindparam("step_id"), run_id=sa.bindparam("b_run_id"), status="pending",
+    proposed_input=sa.bindparam("proposed", type_=_approvals.c.proposed_input.type), created_at=_NOW,
+    expires_at=sa.bindparam("expires", type_=UTCDateTime()),
+).returning(_approvals.c.id)
 
 
-def append_messages(conversation_id: str, step_index: int, messages: list[dict[str, Any]]) -> None:
-    """Append messages to the run's conversation, in order."""
-    position = db.session.scalar(
-        sa.select(sa.func.coalesce(sa.func.max(Message.position), -1)).where(
-            Message.conversation_id == conversation_id
-        )
-    )
-    for offset, message in enumerate(messages, start=1):
-        db.session.add(
-            Message(
-                conversation_id=conversation_id,
-                position=position + offset,
-                role=message["role"],
-                content=message.get("content"),
-                tool_calls=message.get("tool_calls"),
-                tool_call_id=message.get("tool_call_id"),
-                step_index=step_index,
-            )
-        )
+def _guarded(statement: sa.Update, attempt: Attempt, **params: Any) -> bool:
+    """Run a step UPDATE guarded by the attempt's claim; False when the claim is no longer ours."""
+    return connection().execute(statement, {"step_id": attempt.step_id, "token": attempt.token, **params}).rowcount == 1
 
 
-def tool_exchange(step: RunStep, tool_input: dict, output: Any, call: dict | None) -> list[dict]:
-    """The assistant's tool call and the tool's result, as conversation messages.
-
-    Without an agent the call is synthetic, so a later agent step still sees what ran.
-    """
-    if call is None:
-        call = {
-            "role": "assistant",
-            "content": None,
-            "tool_calls": [{
-                "id": f"call_step_{step.step_index}",
-                "type": "function",
-                "function": {"name": step.tool_name, "arguments": json.dumps(tool_input)},
-            }],
-        }
-    call_id = call["tool_calls"][0]["id"]
-    result = {"role": "tool", "tool_call_id": call_id, "content": json.dumps(output)[:100_000]}
-    return [call, result]
+def _usage(usage: Usage) -> dict[str, Any]:
+    return {"b_prompt_tokens": usage.prompt_tokens, "b_completion_tokens": usage.completion_tokens,
+            "b_cost_usd": usage.cost_usd}
 
 
-def complete(services: Services, run: Run, step: RunStep, token: str, tool_input: dict,
-             result: ToolResult, usage: Usage, call: dict | None) -> Reply:
+def _claim_lost() -> Reply:
+    db.session.rollback()
+    return ok("claim lost: a newer attempt owns this step")
+
+
+def complete(services: Services, attempt: Attempt, step: ClaimedStep, tool_input: dict, result: ToolResult,
+             usage: Usage, call: dict | None) -> Reply:
     """Step 6: output, assets, conversation, tokens, `completed`, and the next step's publish."""
     now = services.clock()
-    if not _guarded(step.id, token, status=StepStatus.COMPLETED, input=tool_input, output=result.output,
-                    error=None, finished_at=now, claim_token=None, lease_expires_at=None,
-                    **_usage_values(usage)):
-        db.session.rollback()
-        return ok("claim lost: a newer attempt owns this step")
-    for asset in result.assets:
-        db.session.add(Asset(run_id=run.id, step_index=step.step_index, kind=asset.kind,
-                             title=asset.title[:200], content=asset.content, mime_type=asset.mime_type))
-    dedup_id = publishing.step_dedup_id(run.workflow_id, run.id, step.step_index)
+    if not _guarded(_COMPLETE, attempt, step_input=tool_input, step_output=result.output, now=now, **_usage(usage)):
+        return _claim_lost()
+    if result.assets:
+        connection().execute(_INSERT_ASSET, [{
+            "b_run_id": attempt.run_id, "b_step_index": attempt.step_index, "b_kind": a.kind,
+            "b_title": a.title[:200], "b_content": a.content, "b_mime_type": a.mime_type, "now": now}
+            for a in result.assets])
     for number, email in enumerate(result.emails):
-        key = dedup_id if number == 0 else f"{dedup_id}-{number}"
-        outbox.queue_email(key, email.to, email.subject, email.text, email.html, user_id=run.workflow.owner_id)
-    append_messages(run.conversation_id, step.step_index, tool_exchange(step, tool_input, result.output, call))
-    _add_usage(run.id, usage)
-
-    last = step.step_index + 1 >= len(run.steps)
-    if last:
-        if runs.finish(services, run, RunStatus.COMPLETED, from_states=(RunStatus.RUNNING,)):
-            outbox.queue_run_completed(services, run)
-    else:
-        alive = db.session.execute(
-            sa.update(Run).where(Run.id == run.id, Run.status == RunStatus.RUNNING)
-            .values(status=RunStatus.RUNNING)
-        ).rowcount
-        if alive:  # a run cancelled while this step ran publishes nothing after it
-            publishing.queue_step(services, run, step.step_index + 1, source_step=step.step_index)
+        key = attempt.dedup_id if number == 0 else f"{attempt.dedup_id}-{number}"
+        outbox.queue_email(key, email.to, email.subject, email.text, email.html,
+                           user_id=owner_id(attempt.workflow_id))
+    conversation.append(attempt, conversation.tool_exchange(
+        attempt.step_index, step.tool_name, tool_input, result.output, call), now)
+    runs.add_usage(attempt.run_id, usage)
+    if step.is_last:
+        if runs.finish(services, attempt.run_id, attempt.workflow_id, RunStatus.COMPLETED, from_running=True):
+            outbox.queue_run_completed(services, attempt.run_id)
+    elif runs.hold_running(attempt.run_id):  # a run cancelled while this step ran publishes nothing after it
+        publishing.queue_step(services, attempt.workflow_id, attempt.run_id, attempt.conversation_id,
+                              attempt.step_index + 1, source_step=attempt.step_index)
     return _flushed(services, "completed")
 
 
 def _flushed(services: Services, status: str) -> Reply:
-    """Commit and flush what this step queued; a failure asks QStash to redeliver, which flushes again."""
+    """Commit and publish what this step queued; a failure asks QStash to redeliver, which publishes again."""
     if not publishing.commit_and_flush(services):
-        return Reply(503, {"status": status, "error": "QStash unreachable; will flush on redelivery"},
-                     {"Retry-After": "5"})
+        return retry_later("QStash unreachable; will flush on redelivery", 5, status=status)
     return ok(status)
 
 
-def propose(services: Services, run: Run, step: RunStep, token: str, tool_input: dict,
-            usage: Usage, owner_email: str, goal: str) -> Reply:
+def propose(services: Services, attempt: Attempt, step: ClaimedStep, tool_input: dict, usage: Usage) -> Reply:
     """Step 5: store the approval, pause step and run, queue the email and the expiry."""
     now = services.clock()
-    if not _guarded(step.id, token, status=StepStatus.AWAITING_APPROVAL, input=tool_input,
-                    claim_token=None, lease_expires_at=None, error=None, **_usage_values(usage)):
-        db.session.rollback()
-        return ok("claim lost: a newer attempt owns this step")
-    _add_usage(run.id, usage)
-    paused = db.session.execute(
-        sa.update(Run).where(Run.id == run.id, Run.status == RunStatus.RUNNING)
-        .values(status=RunStatus.AWAITING_APPROVAL)
-    ).rowcount
-    if not paused:  # cancelled meanwhile: nothing to ask
-        db.session.execute(sa.update(RunStep).where(RunStep.id == step.id)
-                           .values(status=StepStatus.CANCELLED, finished_at=now))
+    if not _guarded(_PROPOSE, attempt, step_input=tool_input, **_usage(usage)):
+        return _claim_lost()
+    runs.add_usage(attempt.run_id, usage)
+    if not runs.pause_for_approval(attempt.run_id):  # cancelled meanwhile: nothing to ask
+        connection().execute(_CANCELLED, {"step_id": attempt.step_id, "now": now})
         db.session.commit()
         return ok("run is no longer running")
-    approval = Approval(
-        run_step_id=step.id, run_id=run.id, proposed_input=tool_input, created_at=now,
-        expires_at=now + timedelta(hours=services.settings.approval_ttl_hours),
-    )
-    db.session.add(approval)
-    db.session.flush()
-    outbox.queue_approval_request(services, approval, step, owner_email, goal)
-    publishing.queue_expiry(services, run, approval, step.step_index)
+    expires_at = now + timedelta(hours=services.settings.approval_ttl_hours)
+    approval_id = connection().execute(_INSERT_APPROVAL, {
+        "step_id": attempt.step_id, "b_run_id": attempt.run_id, "proposed": tool_input, "now": now,
+        "expires": expires_at}).scalar_one()
+    outbox.queue_approval_request(services, approval_id)
+    publishing.queue_expiry(services, attempt.workflow_id, attempt.run_id, attempt.step_index, approval_id,
+                            expires_at)
     return _flushed(services, "awaiting_approval")
 
 
-def fail(services: Services, run: Run, step: RunStep, token: str | None, message: str,
-         owner_email: str, goal: str, call_messages: list[dict] | None = None) -> Reply:
-    """A failure no retry can change: step and run `failed` now, later steps skipped, owner told."""
+def fail(services: Services, attempt: Attempt, tool_name: str, message: str,
+         call_messages: list[dict] | None = None) -> Reply:
+    """A failure no retry can change: step and run `failed` now, later steps skipped, owner told.
+
+    Without a claim token (the failure callback) only a pending or running step is failed.
+    """
     now = services.clock()
-    values = dict(status=StepStatus.FAILED, error=message[:4000], finished_at=now,
-                  claim_token=None, lease_expires_at=None)
-    if token is not None:
-        if not _guarded(step.id, token, **values):
-            db.session.rollback()
-            return ok("claim lost: a newer attempt owns this step")
-    elif not db.session.execute(
-        sa.update(RunStep).where(
-            RunStep.id == step.id,
-            RunStep.status.in_([StepStatus.PENDING.value, StepStatus.RUNNING.value]),
-        ).values(**values)
-    ).rowcount:
+    params = {"message": message[:4000], "now": now}
+    if attempt.token is not None:
+        if not _guarded(_FAIL_OURS, attempt, **params):
+            return _claim_lost()
+    elif not _guarded(_FAIL_OPEN, attempt, **params):
         db.session.rollback()
-        return ok(f"step is already {step.status}")
-    if call_messages:
-        append_messages(run.conversation_id, step.step_index, call_messages)
-    runs.skip_steps_after(run.id, step.step_index)
-    error = f"step {step.step_index + 1} ({step.tool_name}) failed: {message}"
-    if runs.finish(services, run, RunStatus.FAILED, error=error[:4000]):
-        outbox.queue_run_failed(services, run, owner_email, goal, error)
+        return ok("step already finished; nothing to fail")
+    conversation.append(attempt, call_messages or [], now)
+    runs.skip_steps_after(attempt.run_id, attempt.step_index)
+    error = f"step {attempt.step_index + 1} ({tool_name}) failed: {message}"[:4000]
+    if runs.finish(services, attempt.run_id, attempt.workflow_id, RunStatus.FAILED, error=error):
+        outbox.queue_run_failed(services, attempt.run_id, error)
     return _flushed(services, "failed")
 
 
-def release(services: Services, step: RunStep, token: str, message: str,
-            retry_after: float | None, call_messages: list[dict] | None = None,
-            usage: Usage | None = None, effect_never_started: bool = False) -> Reply:
+def release(services: Services, attempt: Attempt, message: str, retry_after: float | None,
+            call_messages: list[dict] | None = None, usage: Usage | None = None,
+            effect_never_started: bool = False) -> Reply:
     """A retryable failure: give the claim back and let QStash retry with backoff.
 
     `effect_never_started`: an at-most-once tool said nothing reached the other side, so the
     next attempt may try again instead of failing "outcome unknown".
     """
     usage = usage or Usage()
-    extra = {"effect_started_at": None} if effect_never_started else {}
-    if _guarded(step.id, token, status=StepStatus.PENDING, claim_token=None,
-                lease_expires_at=None, error=message[:4000], **extra, **_usage_values(usage)):
-        _add_usage(step.run_id, usage)
-        if call_messages:
-            append_messages(step.run.conversation_id, step.step_index, call_messages)
+    statement = _RELEASE_UNSTARTED if effect_never_started else _RELEASE
+    if _guarded(statement, attempt, message=message[:4000], **_usage(usage)):
+        runs.add_usage(attempt.run_id, usage)
+        conversation.append(attempt, call_messages or [], services.clock())
         db.session.commit()
     else:
         db.session.rollback()
-    headers = {"Retry-After": str(max(1, int(retry_after + 0.999)))} if retry_after else {}
-    return Reply(503, {"status": "retry", "error": message}, headers)
+    return retry_later(message, retry_after, status="retry")
+
+
+def mark_effect_started(services: Services, attempt: Attempt) -> bool:
+    """Commit the effect-started time before an at-most-once call; False when the claim was lost."""
+    done = _guarded(_EFFECT_STARTED, attempt, now=services.clock())
+    db.session.commit()
+    return done

@@ -1,13 +1,14 @@
 """Every QStash message goes through a `PendingPublish` row (docs/architecture.md, *Publishing*).
 
 The row is written in the transaction that changes the state the message depends on, and
-flushed to QStash only after that commit. If the process dies in between, the next delivery of
-the same step or the sweeper flushes it; deduplication ids make a second flush harmless.
+published only after that commit, from the values this process already holds (no re-read). If
+the process dies in between, the next delivery of the same step or the sweeper publishes it;
+deduplication ids make a second publish harmless.
 """
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 import sqlalchemy as sa
@@ -15,8 +16,9 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from extensions import db
-from models import Approval, PendingPublish, Run
+from models import PendingPublish, UTCDateTime
 from workflows.engine import sending
+from workflows.engine.attempt import connection
 from workflows.engine.queue_client import OutgoingMessage
 from workflows.errors import Unavailable
 from workflows.ports import Services
@@ -29,15 +31,25 @@ FAILED_PATH = "/api/workflows/failed"
 EXPIRE_PATH = "/api/approvals/expire"
 SWEEP_PATH = "/api/maintenance/sweep"
 
-
 _QUEUED = "stepwise_publishes"
+_rows = PendingPublish.__table__
+_NOW = sa.bindparam("now", type_=UTCDateTime())
 
-
-def _remember(row: PendingPublish) -> PendingPublish:
-    """Note a row queued in the current transaction, so the commit can flush it."""
-    db.session.add(row)
-    db.session.info.setdefault(_QUEUED, []).append(row)
-    return row
+_INSERT = sa.insert(_rows).values(
+    destination=sa.bindparam("b_destination"), body=sa.bindparam("b_body", type_=_rows.c.body.type),
+    dedup_id=sa.bindparam("b_dedup_id"), delay_seconds=sa.bindparam("b_delay_seconds"),
+    options=sa.bindparam("b_options", type_=_rows.c.options.type), run_id=sa.bindparam("b_run_id"),
+    step_index=sa.bindparam("b_step_index"), created_at=_NOW, attempts=0,
+).returning(_rows.c.id)
+_SENT = (
+    sa.update(_rows).where(_rows.c.id == sa.bindparam("row_id"), _rows.c.sent_at.is_(None))
+    .values(sent_at=_NOW, message_id=sa.bindparam("b_message_id"), attempts=_rows.c.attempts + 1)
+)
+_FAILED = (
+    sa.update(_rows).where(_rows.c.id == sa.bindparam("row_id"))
+    .values(attempts=_rows.c.attempts + 1, last_error=sa.bindparam("error"))
+)
+_UNSENT = sa.select(_rows).where(_rows.c.id == sa.bindparam("row_id"), _rows.c.sent_at.is_(None))
 
 
 @event.listens_for(Session, "after_rollback")
@@ -45,14 +57,25 @@ def _forget(session: Session) -> None:
     session.info.pop(_QUEUED, None)  # rolled-back rows were never written
 
 
+def _queue(services: Services, destination: str, body: dict[str, Any], dedup_id: str, options: dict[str, Any],
+           run_id: int | None, step_index: int | None, delay_seconds: int | None = None) -> int:
+    """Write the row in the caller's transaction and note it, so the commit can publish it."""
+    row_id = connection().execute(_INSERT, {
+        "b_destination": destination, "b_body": body, "b_dedup_id": dedup_id, "b_delay_seconds": delay_seconds,
+        "b_options": options, "b_run_id": run_id, "b_step_index": step_index, "now": services.clock(),
+    }).scalar_one()
+    db.session.info.setdefault(_QUEUED, []).append((row_id, _message(services, destination, body, dedup_id,
+                                                                     options, delay_seconds)))
+    return row_id
+
+
 def commit_and_flush(services: Services) -> bool:
     """Commit the transaction, then publish the rows it queued and send the emails it queued;
     False if QStash failed (an email that fails is retried by the sweep, never reported here)."""
-    db.session.flush()
-    ids = [row.id for row in db.session.info.pop(_QUEUED, [])]
+    queued = db.session.info.pop(_QUEUED, [])
     emails = sending.take_queued()
     db.session.commit()
-    published = flush(services, ids) if ids else True
+    published = _publish(services, queued)
     sending.send(services, emails)
     return published
 
@@ -62,135 +85,93 @@ def step_dedup_id(workflow_id: str, run_id: int, step_index: int) -> str:
     return f"wf-{workflow_id}-run-{run_id}-step-{step_index}"
 
 
-def queue_step(
-    services: Services,
-    run: Run,
-    step_index: int,
-    *,
-    source_step: int | None,
-    decision: Approval | None = None,
-    user_response: str | None = None,
-) -> PendingPublish:
-    """Add the message that runs step `step_index` of `run` (not yet published)."""
-    body: dict[str, Any] = {
-        "workflowId": run.workflow_id,
-        "runId": run.id,
-        "conversationId": run.conversation_id,
-        "stepIndex": step_index,
-    }
-    dedup_id = step_dedup_id(run.workflow_id, run.id, step_index)
-    if decision is not None:
+def queue_step(services: Services, workflow_id: str, run_id: int, conversation_id: str, step_index: int, *,
+               source_step: int | None, decision_id: int | None = None, user_response: str | None = None) -> int:
+    """Add the message that runs step `step_index` of the run (published after the commit)."""
+    body: dict[str, Any] = {"workflowId": workflow_id, "runId": run_id, "conversationId": conversation_id,
+                            "stepIndex": step_index}
+    dedup_id = step_dedup_id(workflow_id, run_id, step_index)
+    if decision_id is not None:
         # A resume needs its own id: the plain one may still sit in QStash's dedup window.
         body["userResponse"] = user_response
-        body["approvalId"] = decision.id
-        dedup_id += f"-decision-{decision.id}"
+        body["approvalId"] = decision_id
+        dedup_id += f"-decision-{decision_id}"
     settings = services.settings
-    row = PendingPublish(
-        destination=STEP_PATH,
-        body=body,
-        dedup_id=dedup_id,
-        options={
-            "retries": settings.step_retries,
-            "failureCallback": FAILED_PATH,
-            "timeoutSeconds": settings.step_timeout_seconds,
-        },
-        run_id=run.id,
-        step_index=source_step,
-    )
-    return _remember(row)
+    options = {"retries": settings.step_retries, "failureCallback": FAILED_PATH,
+               "timeoutSeconds": settings.step_timeout_seconds}
+    return _queue(services, STEP_PATH, body, dedup_id, options, run_id, source_step)
 
 
-def queue_expiry(services: Services, run: Run, approval: Approval, step_index: int) -> PendingPublish:
-    """Add the delayed message that expires `approval` if nobody decides it in time."""
-    delay = max(1, int((approval.expires_at - services.clock()).total_seconds()))
-    row = PendingPublish(
-        destination=EXPIRE_PATH,
-        body={"approvalId": approval.id},
-        dedup_id=f"{step_dedup_id(run.workflow_id, run.id, step_index)}-expire-{approval.id}",
-        delay_seconds=delay,
-        options={"retries": services.settings.step_retries},
-        run_id=run.id,
-        step_index=step_index,
-    )
-    return _remember(row)
+def queue_expiry(services: Services, workflow_id: str, run_id: int, step_index: int, approval_id: int,
+                 expires_at: datetime) -> int:
+    """Add the delayed message that expires the approval if nobody decides it in time."""
+    delay = max(1, int((expires_at - services.clock()).total_seconds()))
+    return _queue(services, EXPIRE_PATH, {"approvalId": approval_id},
+                  f"{step_dedup_id(workflow_id, run_id, step_index)}-expire-{approval_id}",
+                  {"retries": services.settings.step_retries}, run_id, step_index, delay)
 
 
-def _message(services: Services, row: PendingPublish) -> OutgoingMessage:
-    options = row.options or {}
+def _message(services: Services, destination: str, body: dict[str, Any], dedup_id: str,
+             options: dict[str, Any] | None, delay_seconds: int | None) -> OutgoingMessage:
+    options = options or {}
     callback = options.get("failureCallback")
     return OutgoingMessage(
-        url=services.url(row.destination),
-        body=row.body,
-        dedup_id=row.dedup_id,
-        delay_seconds=row.delay_seconds,
-        retries=options.get("retries"),
-        failure_callback=services.url(callback) if callback else None,
+        url=services.url(destination), body=body, dedup_id=dedup_id, delay_seconds=delay_seconds,
+        retries=options.get("retries"), failure_callback=services.url(callback) if callback else None,
         timeout_seconds=options.get("timeoutSeconds"),
     )
 
 
-def flush(services: Services, ids: Iterable[int]) -> bool:
-    """Publish these rows if still unsent; True when every one of them reached QStash.
+def _publish(services: Services, queued: list[tuple[int, OutgoingMessage]]) -> bool:
+    """Publish committed rows and record the outcome; True when every one reached QStash.
 
     The caller has committed: no transaction is held open while QStash is called.
     """
     ok = True
-    for row_id in ids:
-        row = db.session.get(PendingPublish, row_id)
-        if row is None or row.sent_at is not None:
-            continue
-        message = _message(services, row)
-        db.session.rollback()  # end the read before the network call
+    for row_id, message in queued:
         try:
             message_id = services.queue.publish(message)
         except Unavailable as exc:
             ok = False
             log.warning("publish of %s failed, the sweeper will retry: %s", message.dedup_id, exc)
-            db.session.execute(
-                sa.update(PendingPublish)
-                .where(PendingPublish.id == row_id)
-                .values(attempts=PendingPublish.attempts + 1, last_error=str(exc)[:2000])
-            )
-            db.session.commit()
-            continue
-        db.session.execute(
-            sa.update(PendingPublish)
-            .where(PendingPublish.id == row_id, PendingPublish.sent_at.is_(None))
-            .values(sent_at=services.clock(), message_id=message_id, attempts=PendingPublish.attempts + 1)
-        )
+            connection().execute(_FAILED, {"row_id": row_id, "error": str(exc)[:2000]})
+        else:
+            connection().execute(_SENT, {"row_id": row_id, "now": services.clock(), "b_message_id": message_id})
         db.session.commit()
     return ok
 
 
+def flush(services: Services, ids: Iterable[int]) -> bool:
+    """Publish these committed rows if still unsent; True when every one of them reached QStash."""
+    queued = []
+    for row_id in ids:
+        row = connection().execute(_UNSENT, {"row_id": row_id}).first()
+        if row is not None:
+            queued.append((row_id, _message(services, row.destination, row.body, row.dedup_id, row.options,
+                                            row.delay_seconds)))
+    db.session.rollback()  # end the read before the network calls
+    return _publish(services, queued)
+
+
 def unsent_for_step(run_id: int, step_index: int) -> list[int]:
     """Unsent rows written by the completion (or pause) of one step."""
-    return list(
-        db.session.scalars(
-            sa.select(PendingPublish.id).where(
-                PendingPublish.run_id == run_id,
-                PendingPublish.step_index == step_index,
-                PendingPublish.sent_at.is_(None),
-            )
-        )
-    )
+    return list(db.session.scalars(
+        sa.select(PendingPublish.id).where(
+            PendingPublish.run_id == run_id, PendingPublish.step_index == step_index,
+            PendingPublish.sent_at.is_(None))
+    ))
 
 
 def flush_stale(services: Services, older_than: timedelta = timedelta(seconds=30), limit: int = 500) -> tuple[int, int]:
     """The sweeper's part: publish rows a crash left behind. Returns (sent, still failing)."""
     cutoff = services.clock() - older_than
-    ids = list(
-        db.session.scalars(
-            sa.select(PendingPublish.id)
-            .where(PendingPublish.sent_at.is_(None), PendingPublish.created_at <= cutoff)
-            .order_by(PendingPublish.id)
-            .limit(limit)
-        )
-    )
+    ids = list(db.session.scalars(
+        sa.select(PendingPublish.id)
+        .where(PendingPublish.sent_at.is_(None), PendingPublish.created_at <= cutoff)
+        .order_by(PendingPublish.id).limit(limit)
+    ))
     db.session.commit()
-    failed = 0
-    for row_id in ids:
-        if not flush(services, [row_id]):
-            failed += 1
+    failed = sum(1 for row_id in ids if not flush(services, [row_id]))
     return len(ids) - failed, failed
 
 
@@ -198,8 +179,7 @@ def prune_sent(services: Services, keep: timedelta = timedelta(days=7)) -> int:
     """Forget published rows after a week; they only matter until QStash has them."""
     result = db.session.execute(
         sa.delete(PendingPublish).where(
-            PendingPublish.sent_at.is_not(None), PendingPublish.sent_at < services.clock() - keep
-        )
+            PendingPublish.sent_at.is_not(None), PendingPublish.sent_at < services.clock() - keep)
     )
     db.session.commit()
     return result.rowcount or 0

@@ -82,6 +82,11 @@ def is_template(value: str) -> bool:
     return "{{" in value or "{%" in value
 
 
+def has_templates(value: Any) -> bool:
+    """True when any string inside a step's input is a template (it needs the reference names)."""
+    return any(is_template(source) for _, source in _strings(value, ""))
+
+
 def render_input(tool: Tool, tool_input: dict[str, Any], ns: dict[str, Any]) -> dict[str, Any]:
     """Render every templated string of a step's input, except the tool's raw fields."""
     rendered: dict[str, Any] = {}

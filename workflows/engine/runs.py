@@ -1,12 +1,16 @@
-"""Runs: creation (run now and schedule ticks), the overlap policy, finishing and cancelling.
+"""Runs: creation (run now and schedule ticks), the overlap policy, and every change of a run's status.
 
-Overlap is decided by conditional UPDATEs of the workflow's `active_run_id` and
-`queued_run_id` in the transaction that creates the run, so two concurrent ticks can never both
-start a run under `skip`, nor both wait under `queue`.
+This is the only module that writes `runs.status` (docs/architecture.md, *Runs and their
+status*): each change is a conditional UPDATE, so two writers racing (a cancel and a
+completion, a decision and an expiry) cannot both win. Overlap is decided by conditional
+UPDATEs of the workflow's `active_run_id` and `queued_run_id` in the transaction that creates
+the run, so two concurrent ticks can never both start a run under `skip`, nor both wait under
+`queue`. Hot-path statements are prebuilt Core with bind parameters.
 """
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -23,137 +27,201 @@ from models import (
     RunStep,
     StepStatus,
     Trigger,
+    UTCDateTime,
     Workflow,
+    WorkflowStep,
 )
 from workflows.engine import publishing
+from workflows.engine.attempt import connection
 from workflows.errors import NotFound
 from workflows.ports import Services
+from workflows.usage import Usage
+
+__all__ = ["RunStarted", "Trigger", "start_now", "start_scheduled", "cancel", "finish", "mark_running",
+           "hold_running", "pause_for_approval", "add_usage", "skip_steps_after", "lease_until"]
 
 FINISHED_VALUES = [s.value for s in RUN_FINISHED]
 OPEN_STEP_STATES = (StepStatus.PENDING, StepStatus.AWAITING_APPROVAL)
+_runs, _steps, _workflows, _definitions = Run.__table__, RunStep.__table__, Workflow.__table__, WorkflowStep.__table__
+_NOW = sa.bindparam("now", type_=UTCDateTime())
+_THIS_RUN = _runs.c.id == sa.bindparam("run_id")
 
 
-def _new_run(workflow: Workflow, trigger: Trigger, now: datetime, **fields: object) -> Run:
-    """A run with a copy of every step, so later edits of the workflow never reach it."""
-    run = Run(
-        workflow_id=workflow.id,
-        conversation_id=f"conv_{uuid.uuid4().hex}",
-        trigger=trigger,
-        status=RunStatus.PENDING,
-        created_at=now,
-        **fields,
-    )
-    run.steps = [
-        RunStep(
-            step_index=step.index,
-            tool_name=step.tool_name,
-            tool_input=step.tool_input,
-            instruction=step.instruction,
-            needs_approval=step.needs_approval,
-        )
-        for step in workflow.steps
-    ]
-    db.session.add(run)
-    db.session.flush()
-    return run
+@dataclass(frozen=True)
+class RunStarted:
+    """The run a start created (no ORM object: nothing to refresh after the commit)."""
+
+    id: int
+    status: RunStatus
 
 
-def start_now(services: Services, workflow: Workflow, trigger: Trigger) -> Run:
+# --- creation ------------------------------------------------------------------------------
+
+_INSERT_RUN = sa.insert(_runs).values(
+    workflow_id=sa.bindparam("b_workflow_id"), conversation_id=sa.bindparam("b_conversation_id"),
+    trigger=sa.bindparam("b_trigger", type_=_runs.c.trigger.type), status=RunStatus.PENDING,
+    scheduled_for=sa.bindparam("b_scheduled_for", type_=UTCDateTime()), trigger_message_id=sa.bindparam("message_id"),
+    created_at=_NOW, prompt_tokens=0, completion_tokens=0, cost_usd=0.0,
+).returning(_runs.c.id)
+# The run's copy of the steps is made by the database, from the workflow's rows, in one statement.
+_COPY_STEPS = sa.insert(_steps).from_select(
+    ["run_id", "step_index", "tool_name", "tool_input", "instruction", "needs_approval", "status", "attempts",
+     "prompt_tokens", "completion_tokens", "cost_usd"],
+    sa.select(sa.bindparam("b_run_id", type_=sa.Integer()), _definitions.c.index, _definitions.c.tool_name,
+              _definitions.c.tool_input, _definitions.c.instruction, _definitions.c.needs_approval,
+              sa.literal(StepStatus.PENDING.value), sa.literal(0), sa.literal(0), sa.literal(0), sa.literal(0.0))
+    .where(_definitions.c.workflow_id == sa.bindparam("workflow_id")),
+)
+_CLAIM_ACTIVE = (sa.update(_workflows).where(_workflows.c.id == sa.bindparam("workflow_id"))
+                 .values(active_run_id=sa.bindparam("run_id")))
+_CLAIM_IDLE = _CLAIM_ACTIVE.where(_workflows.c.active_run_id.is_(None))
+_CLAIM_QUEUE = (sa.update(_workflows)
+                .where(_workflows.c.id == sa.bindparam("workflow_id"), _workflows.c.queued_run_id.is_(None))
+                .values(queued_run_id=sa.bindparam("run_id")))
+_WORKFLOW = sa.select(_workflows.c.paused, _workflows.c.schedule, _workflows.c.overlap).where(
+    _workflows.c.id == sa.bindparam("workflow_id"))
+
+
+def _insert_run(services: Services, workflow_id: str, trigger: Trigger, scheduled_for: datetime | None = None,
+                message_id: str | None = None) -> tuple[int, str]:
+    """A pending run with a copy of every step, so later edits of the workflow never reach it."""
+    conversation_id = f"conv_{uuid.uuid4().hex}"
+    conn = connection()
+    run_id = conn.execute(_INSERT_RUN, {
+        "b_workflow_id": workflow_id, "b_conversation_id": conversation_id, "b_trigger": trigger,
+        "b_scheduled_for": scheduled_for, "message_id": message_id, "now": services.clock()}).scalar_one()
+    conn.execute(_COPY_STEPS, {"b_run_id": run_id, "workflow_id": workflow_id})
+    return run_id, conversation_id
+
+
+def start_now(services: Services, workflow: Workflow, trigger: Trigger) -> RunStarted:
     """Run now: always starts (explicit intent ignores the overlap policy)."""
-    run = _new_run(workflow, trigger, services.clock())
-    db.session.execute(
-        sa.update(Workflow).where(Workflow.id == workflow.id).values(active_run_id=run.id)
-    )
-    publishing.queue_step(services, run, 0, source_step=None)
+    workflow_id = workflow.id
+    run_id, conversation_id = _insert_run(services, workflow_id, trigger)
+    connection().execute(_CLAIM_ACTIVE, {"workflow_id": workflow_id, "run_id": run_id})
+    publishing.queue_step(services, workflow_id, run_id, conversation_id, 0, source_step=None)
     publishing.commit_and_flush(services)
-    return run
+    return RunStarted(run_id, RunStatus.PENDING)
 
 
 def start_scheduled(
     services: Services, workflow_id: str, message_id: str | None, scheduled_for: datetime
-) -> tuple[Run | None, str]:
+) -> tuple[RunStarted | None, str]:
     """One run per tick, under the workflow's overlap policy. Returns (run, what happened)."""
-    workflow = db.session.get(Workflow, workflow_id)
+    workflow = connection().execute(_WORKFLOW, {"workflow_id": workflow_id}).first()
     if workflow is None:
+        db.session.rollback()
         raise NotFound(f"workflow {workflow_id} not found")
     if workflow.paused or not workflow.schedule:
         db.session.rollback()
         return None, "paused" if workflow.paused else "unscheduled"
-    now = services.clock()
     try:
-        run = _new_run(
-            workflow, Trigger.SCHEDULE, now, scheduled_for=scheduled_for, trigger_message_id=message_id
-        )
+        run_id, conversation_id = _insert_run(services, workflow_id, Trigger.SCHEDULE, scheduled_for, message_id)
     except IntegrityError:
         db.session.rollback()  # this tick (or this very message) already has its run
         return None, "duplicate"
-
-    outcome = _apply_overlap(workflow, run)
+    outcome = _apply_overlap(workflow_id, workflow.overlap, run_id)
+    status = RunStatus.PENDING
     if outcome == "started":
-        publishing.queue_step(services, run, 0, source_step=None)
+        publishing.queue_step(services, workflow_id, run_id, conversation_id, 0, source_step=None)
     elif outcome == "skipped":
-        run.status = RunStatus.SKIPPED
-        run.finished_at = now
-        run.error = "skipped: the previous run was still going (overlap policy)"
-        for step in run.steps:
-            step.status = StepStatus.SKIPPED
+        status = RunStatus.SKIPPED
+        connection().execute(_SKIP_RUN, {"run_id": run_id, "now": services.clock()})
+        connection().execute(_SKIP_ALL_STEPS, {"b_run_id": run_id})
     publishing.commit_and_flush(services)
-    return run, outcome
+    return RunStarted(run_id, status), outcome
 
 
-def _apply_overlap(workflow: Workflow, run: Run) -> str:
+_SKIP_RUN = sa.update(_runs).where(_THIS_RUN).values(
+    status=RunStatus.SKIPPED, finished_at=_NOW, error="skipped: the previous run was still going (overlap policy)")
+_SKIP_ALL_STEPS = sa.update(_steps).where(_steps.c.run_id == sa.bindparam("b_run_id")).values(
+    status=StepStatus.SKIPPED)
+
+
+def _apply_overlap(workflow_id: str, overlap: Overlap, run_id: int) -> str:
     """'started', 'queued' or 'skipped', decided by conditional UPDATEs (never read-then-write)."""
-    claim_active = sa.update(Workflow).where(Workflow.id == workflow.id)
-    if workflow.overlap == Overlap.ALLOW:
-        db.session.execute(claim_active.values(active_run_id=run.id))
+    conn, ids = connection(), {"workflow_id": workflow_id, "run_id": run_id}
+    if overlap == Overlap.ALLOW:
+        conn.execute(_CLAIM_ACTIVE, ids)
         return "started"
-    won = db.session.execute(
-        claim_active.where(Workflow.active_run_id.is_(None)).values(active_run_id=run.id)
-    ).rowcount
-    if won:
+    if conn.execute(_CLAIM_IDLE, ids).rowcount:
         return "started"
-    if workflow.overlap == Overlap.QUEUE:
-        waiting = db.session.execute(
-            sa.update(Workflow)
-            .where(Workflow.id == workflow.id, Workflow.queued_run_id.is_(None))
-            .values(queued_run_id=run.id)
-        ).rowcount
-        if waiting:
-            return "queued"
+    if overlap == Overlap.QUEUE and conn.execute(_CLAIM_QUEUE, ids).rowcount:
+        return "queued"
     return "skipped"
 
 
-def after_finish(services: Services, run: Run) -> None:
-    """Call in the transaction that made `run` terminal: free the workflow, start a queued run."""
-    promoted = db.session.execute(
-        sa.update(Workflow)
-        .where(Workflow.id == run.workflow_id, Workflow.active_run_id == run.id)
-        .values(active_run_id=Workflow.queued_run_id, queued_run_id=None)
-        .returning(Workflow.active_run_id)
-    ).scalar()
-    db.session.execute(
-        sa.update(Workflow)
-        .where(Workflow.id == run.workflow_id, Workflow.queued_run_id == run.id)
-        .values(queued_run_id=None)
-    )
-    if promoted:
-        waiting = db.session.get(Run, promoted)
-        if waiting is not None and waiting.status == RunStatus.PENDING:
-            publishing.queue_step(services, waiting, 0, source_step=None)
+# --- status changes ------------------------------------------------------------------------
+
+_MARK_RUNNING = sa.update(_runs).where(
+    _THIS_RUN, _runs.c.status.in_([RunStatus.PENDING.value, RunStatus.AWAITING_APPROVAL.value]),
+).values(status=RunStatus.RUNNING, started_at=sa.func.coalesce(_runs.c.started_at, _NOW))
+# A no-op write: on PostgreSQL it locks the row, so a cancel racing a completion either
+# committed first (no row matches) or waits for the completion's commit.
+_HOLD_RUNNING = sa.update(_runs).where(_THIS_RUN, _runs.c.status == RunStatus.RUNNING).values(
+    status=RunStatus.RUNNING)
+_PAUSE = sa.update(_runs).where(_THIS_RUN, _runs.c.status == RunStatus.RUNNING).values(
+    status=RunStatus.AWAITING_APPROVAL)
+_FINISH = sa.update(_runs).where(_THIS_RUN, _runs.c.status.not_in(FINISHED_VALUES)).values(
+    status=sa.bindparam("new_status", type_=_runs.c.status.type), finished_at=_NOW,
+    error=sa.func.coalesce(sa.bindparam("error", type_=sa.Text()), _runs.c.error))
+_FINISH_RUNNING = _FINISH.where(_runs.c.status == RunStatus.RUNNING)
+_PROMOTE = (sa.update(_workflows)
+            .where(_workflows.c.id == sa.bindparam("workflow_id"), _workflows.c.active_run_id == sa.bindparam("run_id"))
+            .values(active_run_id=_workflows.c.queued_run_id, queued_run_id=None)
+            .returning(_workflows.c.active_run_id))
+_UNQUEUE = (sa.update(_workflows)
+            .where(_workflows.c.id == sa.bindparam("workflow_id"), _workflows.c.queued_run_id == sa.bindparam("run_id"))
+            .values(queued_run_id=None))
+_WAITING = sa.select(_runs.c.status, _runs.c.conversation_id).where(_THIS_RUN)
+_ADD_USAGE = sa.update(_runs).where(_THIS_RUN).values(
+    prompt_tokens=_runs.c.prompt_tokens + sa.bindparam("b_prompt_tokens"),
+    completion_tokens=_runs.c.completion_tokens + sa.bindparam("b_completion_tokens"),
+    cost_usd=_runs.c.cost_usd + sa.bindparam("b_cost_usd"))
 
 
-def finish(services: Services, run: Run, status: RunStatus, error: str | None = None,
-           from_states: tuple[RunStatus, ...] | None = None) -> bool:
-    """Make the run terminal if it is not already; True when this call did it."""
-    query = sa.update(Run).where(Run.id == run.id, Run.status.not_in(FINISHED_VALUES))
-    if from_states:
-        query = query.where(Run.status.in_([s.value for s in from_states]))
-    values: dict[str, object] = {"status": status, "finished_at": services.clock()}
-    if error is not None:
-        values["error"] = error
-    if not db.session.execute(query.values(**values)).rowcount:
+def mark_running(services: Services, run_id: int) -> None:
+    """A step was claimed: a pending (or paused) run is running from now."""
+    connection().execute(_MARK_RUNNING, {"run_id": run_id, "now": services.clock()})
+
+
+def hold_running(run_id: int) -> bool:
+    """True while the run is running, holding its row until the commit (nothing published after a cancel)."""
+    return connection().execute(_HOLD_RUNNING, {"run_id": run_id}).rowcount == 1
+
+
+def pause_for_approval(run_id: int) -> bool:
+    """Running → awaiting approval; False when the run is no longer running (cancelled meanwhile)."""
+    return connection().execute(_PAUSE, {"run_id": run_id}).rowcount == 1
+
+
+def add_usage(run_id: int, usage: Usage) -> None:
+    """Add a step's tokens and cost to its run's totals."""
+    if usage != Usage():
+        connection().execute(_ADD_USAGE, {"run_id": run_id, "b_prompt_tokens": usage.prompt_tokens,
+                                          "b_completion_tokens": usage.completion_tokens,
+                                          "b_cost_usd": usage.cost_usd})
+
+
+def finish(services: Services, run_id: int, workflow_id: str, status: RunStatus, error: str | None = None,
+           from_running: bool = False) -> bool:
+    """Make the run terminal if it is not already; True when this call did it.
+
+    In the same transaction the workflow is freed and a run waiting its turn (overlap `queue`)
+    gets its first step message.
+    """
+    statement = _FINISH_RUNNING if from_running else _FINISH
+    conn = connection()
+    if not conn.execute(statement, {"run_id": run_id, "new_status": status, "now": services.clock(),
+                                    "error": error}).rowcount:
         return False
-    after_finish(services, run)
+    ids = {"workflow_id": workflow_id, "run_id": run_id}
+    promoted = conn.execute(_PROMOTE, ids).scalar()
+    conn.execute(_UNQUEUE, ids)
+    if promoted:
+        waiting = conn.execute(_WAITING, {"run_id": promoted}).first()
+        if waiting is not None and waiting.status == RunStatus.PENDING:
+            publishing.queue_step(services, workflow_id, promoted, waiting.conversation_id, 0, source_step=None)
     return True
 
 
@@ -161,8 +229,7 @@ def skip_steps_after(run_id: int, step_index: int) -> None:
     """Steps after `step_index` that never ran become `skipped`."""
     db.session.execute(
         sa.update(RunStep)
-        .where(RunStep.run_id == run_id, RunStep.step_index > step_index,
-               RunStep.status == StepStatus.PENDING)
+        .where(RunStep.run_id == run_id, RunStep.step_index > step_index, RunStep.status == StepStatus.PENDING)
         .values(status=StepStatus.SKIPPED)
     )
 
@@ -170,17 +237,18 @@ def skip_steps_after(run_id: int, step_index: int) -> None:
 def cancel(services: Services, run: Run) -> bool:
     """Cancel a run: open steps and approvals are cancelled; a running step finishes alone."""
     now = services.clock()
-    if not finish(services, run, RunStatus.CANCELLED, error="cancelled"):
+    run_id = run.id
+    if not finish(services, run_id, run.workflow_id, RunStatus.CANCELLED, error="cancelled"):
         db.session.rollback()
         return False
     db.session.execute(
         sa.update(RunStep)
-        .where(RunStep.run_id == run.id, RunStep.status.in_([s.value for s in OPEN_STEP_STATES]))
+        .where(RunStep.run_id == run_id, RunStep.status.in_([s.value for s in OPEN_STEP_STATES]))
         .values(status=StepStatus.CANCELLED, finished_at=now)
     )
     db.session.execute(
         sa.update(Approval)
-        .where(Approval.run_id == run.id, Approval.status == ApprovalStatus.PENDING)
+        .where(Approval.run_id == run_id, Approval.status == ApprovalStatus.PENDING)
         .values(status=ApprovalStatus.CANCELLED, decided_at=now)
     )
     publishing.commit_and_flush(services)

@@ -38,13 +38,15 @@ def _forget(session: Session) -> None:
 
 
 def take_queued() -> list[int]:
-    """Ids of the rows this transaction added (call after flush, before commit)."""
-    return [row.id for row in db.session.info.pop(QUEUED_KEY, [])]
+    """Ids of the rows this transaction added (call before commit)."""
+    rows = db.session.info.pop(QUEUED_KEY, [])
+    if rows:
+        db.session.flush()  # the rows get their ids
+    return [row.id for row in rows]
 
 
 def commit_and_send(services: Services) -> None:
     """Commit, then send the emails the transaction queued."""
-    db.session.flush()
     ids = take_queued()
     db.session.commit()
     send(services, ids)

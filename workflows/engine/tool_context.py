@@ -1,18 +1,27 @@
-"""Build the ToolContext of a claimed step from the database (read-only)."""
+"""Build the ToolContext of a claimed step: plain values, read only when the tool needs them."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import sqlalchemy as sa
 
-from extensions import db
-from models import Run, RunStatus, RunStep
-from workflows.engine import publishing
+from models import Run, RunStatus, RunStep, Workflow
+from workflows.engine.attempt import Attempt, ClaimedStep, connection
 from workflows.integrations import linkedin
 from workflows.ports import Services
 from workflows.tools.base import Tool, ToolContext
 
 LINK_MEMORY_RUNS = 10
+_runs, _steps, _workflows = Run.__table__, RunStep.__table__, Workflow.__table__
+_EARLIER_RUNS = (
+    sa.select(_runs.c.id, _runs.c.started_at, _runs.c.created_at)
+    .where(_runs.c.workflow_id == sa.bindparam("workflow_id"), _runs.c.id < sa.bindparam("run_id"),
+           _runs.c.status == RunStatus.COMPLETED)
+    .order_by(_runs.c.id.desc()).limit(LINK_MEMORY_RUNS)
+)
+_FEED_OUTPUTS = sa.select(_steps.c.output).where(
+    _steps.c.run_id.in_(sa.bindparam("run_ids", expanding=True)), _steps.c.tool_name == "fetch_feed")
+_OWNER = sa.select(_workflows.c.owner_id).where(_workflows.c.id == sa.bindparam("workflow_id"))
 
 
 def _links(outputs: list[Any]) -> set[str]:
@@ -24,47 +33,41 @@ def _links(outputs: list[Any]) -> set[str]:
     return links
 
 
-def _previous_runs(run: Run) -> tuple[Any, frozenset[str]]:
+def _previous_runs(attempt: Attempt) -> tuple[Any, frozenset[str]]:
     """Start of the previous completed run, and the feed links recent completed runs used."""
-    earlier = list(
-        db.session.execute(
-            sa.select(Run.id, Run.started_at, Run.created_at)
-            .where(Run.workflow_id == run.workflow_id, Run.id < run.id, Run.status == RunStatus.COMPLETED)
-            .order_by(Run.id.desc())
-            .limit(LINK_MEMORY_RUNS)
-        )
-    )
+    conn = connection()
+    earlier = conn.execute(_EARLIER_RUNS, {"workflow_id": attempt.workflow_id, "run_id": attempt.run_id}).all()
     if not earlier:
         return None, frozenset()
     started = earlier[0].started_at or earlier[0].created_at
-    outputs = db.session.scalars(
-        sa.select(RunStep.output).where(
-            RunStep.run_id.in_([r.id for r in earlier]), RunStep.tool_name == "fetch_feed"
-        )
-    ).all()
+    outputs = conn.execute(_FEED_OUTPUTS, {"run_ids": [r.id for r in earlier]}).scalars().all()
     return started, frozenset(_links(list(outputs)))
 
 
-def build_context(services: Services, run: Run, step: RunStep, tool: Tool) -> ToolContext:
-    """Everything the tool may know, as plain values (safe to use after the session closes)."""
-    outputs = tuple(
-        (s.output or {}) for s in run.steps if s.step_index < step.step_index
-    )
+def _credentials(services: Services, attempt: Attempt, loader: Callable[[Any, int], dict[str, Any]]) -> dict[str, Any]:
+    owner_id = connection().execute(_OWNER, {"workflow_id": attempt.workflow_id}).scalar_one()
+    return loader(services, owner_id)
+
+
+def build_context(services: Services, attempt: Attempt, step: ClaimedStep, tool: Tool, goal: str,
+                  outputs: tuple[dict[str, Any], ...]) -> ToolContext:
+    """Everything the tool may know, as plain values (safe to use after the transaction ends).
+
+    `goal` and `outputs` are what the caller read for references (empty when the input has
+    none); feed memory and credentials are read here, only for the tools that use them.
+    """
     previous_started, previous_links = (None, frozenset())
     if tool.name == "fetch_feed":
-        previous_started, previous_links = _previous_runs(run)
-    credentials: dict[str, Any] = {}
+        previous_started, previous_links = _previous_runs(attempt)
     loader = CREDENTIAL_LOADERS.get(tool.name)
-    if loader is not None:
-        credentials = loader(services, run.workflow.owner_id)
+    credentials = _credentials(services, attempt, loader) if loader is not None else {}
     return ToolContext(
-        workflow_id=run.workflow_id,
-        workflow_goal=run.workflow.goal,
-        run_id=run.id,
-        run_started_at=run.started_at or run.created_at,
-        step_index=step.step_index,
-        dedup_id=publishing.step_dedup_id(run.workflow_id, run.id, step.step_index),
-        owner_email=run.workflow.owner.email,
+        workflow_id=attempt.workflow_id,
+        workflow_goal=goal,
+        run_id=attempt.run_id,
+        run_started_at=step.run_started_at,
+        step_index=attempt.step_index,
+        dedup_id=attempt.dedup_id,
         now=services.clock(),
         allow_private_urls=services.settings.allow_private_urls,
         step_outputs=outputs,

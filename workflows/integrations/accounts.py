@@ -10,6 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from extensions import db
 from models import ApiToken, LoginAttempt, User, UserSession, utcnow
+from workflows import transactions
 from workflows.errors import Invalid
 
 MIN_PASSWORD_LENGTH = 10
@@ -17,6 +18,7 @@ MAX_FAILED_LOGINS = 5
 FAILED_LOGIN_WINDOW = timedelta(minutes=15)
 TOKEN_PREFIX = "sw_"
 SESSION_MAX_AGE = timedelta(days=30)  # also the remember-me cookie's lifetime (app.py)
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
 
 
 def normalize_email(email: str) -> str:
@@ -173,19 +175,23 @@ def user_for_token(plaintext: str) -> User | None:
     """The owner of a live token, or None for a missing, wrong or revoked one."""
     if not plaintext.startswith(TOKEN_PREFIX):
         return None
-    token = db.session.scalar(
-        sa.select(ApiToken).where(
+    token = db.session.execute(
+        sa.select(ApiToken.id, ApiToken.user_id, ApiToken.last_used_at).where(
             ApiToken.token_hash == _hash_token(plaintext), ApiToken.revoked_at.is_(None)
         )
-    )
+    ).first()
     if token is None:
         return None
     now = utcnow()
-    # Record use at most once a minute so reads do not turn into writes on every request.
-    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-        token.last_used_at = now
-        db.session.commit()
-    return token.user
+    # Record use at most once a minute so reads do not turn into writes on every request; a
+    # read-only request does it in a write transaction of its own.
+    if token.last_used_at is None or now - token.last_used_at > TOKEN_USE_RESOLUTION:
+        with transactions.writing():
+            db.session.execute(
+                sa.update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now)
+            )
+            db.session.commit()
+    return db.session.get(User, token.user_id)
 
 
 def user_by_email(email: str) -> User | None:

@@ -153,15 +153,15 @@ class _GuardedTransport(httpx.HTTPTransport):
     """httpx's own transport over a connection pool that uses the guarded backend."""
 
     def __init__(self, allow_private: bool) -> None:
-        super().__init__(verify=_ssl_context(), trust_env=False)
+        super().__init__(verify=shared_ssl_context(), trust_env=False)
         # httpx offers no network_backend argument; the pool is the documented httpcore one.
         self._pool = httpcore.ConnectionPool(
-            ssl_context=_ssl_context(), network_backend=_GuardedBackend(allow_private)
+            ssl_context=shared_ssl_context(), network_backend=_GuardedBackend(allow_private)
         )
 
 
 @lru_cache(maxsize=1)
-def _ssl_context() -> ssl.SSLContext:
+def shared_ssl_context() -> ssl.SSLContext:
     """Loading the CA bundle takes tens of milliseconds: do it once per process."""
     return httpx.create_ssl_context()
 
@@ -183,6 +183,8 @@ def fetch(url: str, *, method: str = "GET", headers: dict[str, str] | None = Non
         raise ToolError(f"request body larger than {MAX_REQUEST_BYTES} bytes")
     deadline = time.monotonic() + timeout
     current = _parse_url(url)
+    # A client per fetch (its transport is cheap: the CA bundle is loaded once per process), so the
+    # guard checks every connection of every fetch rather than trusting a pooled one.
     with httpx.Client(transport=_GuardedTransport(allow_private), trust_env=False) as client:
         for _ in range(MAX_REDIRECTS + 1):
             remaining = deadline - time.monotonic()

@@ -13,12 +13,12 @@ import uuid
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Mapping
 
-import openai
-
 from config import LLM_PRICES
 from workflows.usage import Usage
 
 if TYPE_CHECKING:
+    import openai
+
     from config import Settings
 
 __all__ = ["LLMClient", "LLMRefused", "LLMUnavailable", "NO_LLM_MESSAGE", "PRICES", "Usage",
@@ -163,9 +163,18 @@ class LLMClient:
                  timeout: float = DEFAULT_TIMEOUT) -> None:
         self.model = model
         self.timeout = timeout
-        # Local servers need no key, but the SDK refuses to start without one.
-        self._client = openai.OpenAI(api_key=api_key or "not-needed", base_url=base_url,
-                                     timeout=timeout, max_retries=0)
+        self._options = {"api_key": api_key or "not-needed",  # local servers need none; the SDK insists
+                         "base_url": base_url, "timeout": timeout, "max_retries": 0}
+        self._sdk: Any = None
+
+    def _client(self) -> Any:
+        """The SDK's client, built on first use: importing `openai` costs ~1 s and ~20 MiB, and a
+        process that never calls the model (most steps, every page) should not pay it."""
+        if self._sdk is None:
+            import openai
+
+            self._sdk = openai.OpenAI(**self._options)
+        return self._sdk
 
     def chat(self, messages: list[dict[str, Any]], *, tools: list[dict[str, Any]] | None = None,
              tool_choice: dict[str, Any] | str | None = None,
@@ -178,8 +187,11 @@ class LLMClient:
             options["tool_choice"] = tool_choice
         if response_format is not None:
             options["response_format"] = response_format
+        client = self._client()
+        import openai  # already loaded by _client(): a dictionary lookup
+
         try:
-            completion = self._client.chat.completions.create(model=self.model, messages=messages, **options)
+            completion = client.chat.completions.create(model=self.model, messages=messages, **options)
         except openai.APITimeoutError:
             raise LLMUnavailable(f"the model server did not answer within {self.timeout:g} seconds") from None
         except openai.APIConnectionError as exc:

@@ -66,7 +66,6 @@ class ToolContext:
     run_started_at: datetime
     step_index: int
     dedup_id: str  # wf-{workflowId}-run-{runId}-step-{i}: idempotency key for side effects
-    owner_email: str
     now: datetime
     allow_private_urls: bool
     # Outputs of the earlier steps of this run, by index (the `steps` name of references).
@@ -79,6 +78,8 @@ class ToolContext:
     credentials: dict[str, Any] = field(default_factory=dict)
     # LINKEDIN_API_BASE, for linkedin_post (tests point it at a local stand-in).
     linkedin_api_base: str = "https://api.linkedin.com"
+    # No built-in tool needs it, so the runner does not read it on every step.
+    owner_email: str = field(default="", kw_only=True)
 
 
 @dataclass(frozen=True)

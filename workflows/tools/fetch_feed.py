@@ -6,8 +6,6 @@ import io
 from datetime import datetime, timezone
 from typing import Any
 
-import feedparser
-
 from models import iso
 from workflows.errors import ToolError
 from workflows.integrations import guarded_http
@@ -48,6 +46,8 @@ def run(tool_input: dict[str, Any], ctx: ToolContext) -> ToolResult:
 
 def parse_items(content: bytes, url: str, content_type: str) -> list[dict[str, Any]]:
     """The items of a feed document, parsed from bytes."""
+    import feedparser  # ~10 MiB, loaded by the first feed step rather than by every process
+
     # A file object, never bytes or a str: feedparser would fetch a URL or open a local path.
     feed = feedparser.parse(
         io.BytesIO(content), response_headers={"content-location": url, "content-type": content_type}

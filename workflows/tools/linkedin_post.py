@@ -96,8 +96,8 @@ def _send(url: str, access_token: str, body: dict[str, Any]) -> httpx.Response:
         "Content-Type": "application/json",
     }
     try:
-        with httpx.Client(timeout=POST_TIMEOUT, follow_redirects=False) as client:
-            response = client.post(url, headers=headers, content=json.dumps(body, ensure_ascii=False).encode())
+        response = linkedin.http_client().post(url, headers=headers, timeout=POST_TIMEOUT,
+                                               content=json.dumps(body, ensure_ascii=False).encode())
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
         raise RetryableToolError(f"Could not connect to LinkedIn ({exc or type(exc).__name__}); "
                                  "nothing was sent") from None

@@ -1,0 +1,36 @@
+"""Which requests never write, and so begin their SQLite transactions deferred (workflows/transactions.py).
+
+The list is explicit: an endpoint is here only once it is known not to write, and only for GET
+and HEAD. Anything else, a new page included, begins IMMEDIATE, which is slower under load but
+never wrong. A test keeps every name here pointing at a GET route.
+"""
+from __future__ import annotations
+
+from flask import Flask, g, request
+
+from workflows import transactions
+
+READ_ONLY_ENDPOINTS = frozenset({
+    "dashboard.index", "dashboard.approvals", "dashboard.settings", "dashboard.healthz",
+    "api.openapi", "api.list_workflows", "api.get_workflow", "api.list_runs", "api.get_run", "api.list_approvals",
+    "auth.login", "auth.register", "linkedin.show", "linkedin.connect", "static",
+})
+READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
+
+
+def is_read_only(endpoint: str | None, method: str) -> bool:
+    """True for a request that never writes: a listed endpoint, asked with GET or HEAD."""
+    return method in READ_ONLY_METHODS and endpoint in READ_ONLY_ENDPOINTS
+
+
+def register(app: Flask) -> None:
+    """Set each request's transaction mode before anything touches the database; restore it after."""
+
+    @app.before_request
+    def _set_mode() -> None:
+        g.transaction_mode = transactions.set_read_only(is_read_only(request.endpoint, request.method))
+
+    @app.teardown_request
+    def _reset_mode(_exc: BaseException | None) -> None:
+        if "transaction_mode" in g:
+            transactions.reset(g.pop("transaction_mode"))
