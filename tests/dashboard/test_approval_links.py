@@ -3,7 +3,6 @@ through the email channel; decided, expired, tampered and unknown links get clea
 from __future__ import annotations
 
 import re
-
 from datetime import timedelta
 
 import sqlalchemy as sa
