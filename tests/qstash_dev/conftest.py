@@ -1,4 +1,4 @@
-"""Fixtures for the qstash_dev suite: one shared server process, a recorder, the real SDK."""
+"""Fixtures for the qstash_dev suite: one shared server process and the real SDK (`recorder`: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,16 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import httpx
-import jwt
 import pytest
 from qstash import QStash, Receiver
 
 from tests.support.qstash_server import QStashDevProcess
-from tests.support.recorder import RecordedRequest, Recorder
+from tests.support.recorder import RecordedRequest
+from tests.support.signing import unverified_claims
+from tests.support.stack_tier import stack_fixture
 
 
-@pytest.fixture(scope="session")
+@stack_fixture(scope="session")
 def qstash(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QStashDevProcess]:
     """One qstash_dev for the suite: backoff scaled by 0.01, the default 600 s dedup window."""
     server = QStashDevProcess(tmp_path_factory.mktemp("qstash") / "qstash.db", retry_scale=0.01)
@@ -51,16 +52,9 @@ def receiver(qstash: QStashDevProcess) -> Receiver:
     return Receiver(qstash.current_key, qstash.next_key)
 
 
-@pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    """A fresh recording destination for one test."""
-    with Recorder() as rec:
-        yield rec
-
-
 def _claims(request: RecordedRequest) -> dict:
     """The JWT claims of a delivery's Upstash-Signature (its signature is checked elsewhere)."""
-    return jwt.decode(request.header("Upstash-Signature"), options={"verify_signature": False})
+    return unverified_claims(request.header("Upstash-Signature"))
 
 
 def _callback_json(request: RecordedRequest) -> dict:

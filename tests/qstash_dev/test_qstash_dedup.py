@@ -11,11 +11,12 @@ from qstash import QStash
 
 from tests.support.qstash_server import QStashDevProcess
 from tests.support.recorder import Recorder
+from tests.support.stack_tier import stack_fixture
 
 SHORT_WINDOW = 1.0
 
 
-@pytest.fixture(scope="module")
+@stack_fixture(scope="module")
 def short_window(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QStashDevProcess]:
     """A server whose dedup window is one second."""
     with QStashDevProcess(tmp_path_factory.mktemp("dedup") / "q.db", dedup_window=SHORT_WINDOW) as server:

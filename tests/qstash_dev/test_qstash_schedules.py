@@ -17,6 +17,7 @@ from qstash.schedule import ScheduleState
 from qstash_dev.cron import next_fire_times
 from tests.support.qstash_server import QStashDevProcess
 from tests.support.recorder import Recorder
+from tests.support.stack_tier import stack_fixture
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -143,7 +144,7 @@ def test_invalid_schedule_is_a_400(api: httpx.Client, headers: dict[str, str], m
     assert response.status_code == 400 and message in response.json()["error"]
 
 
-@pytest.fixture
+@stack_fixture
 def stoppable(tmp_path: Path) -> Iterator[QStashDevProcess]:
     """A server of this test's own, to stop and start."""
     with QStashDevProcess(tmp_path / "q.db") as server:
