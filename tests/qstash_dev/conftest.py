@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+import uuid
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -13,7 +14,7 @@ import pytest
 from qstash import QStash, Receiver
 
 from tests.support.qstash_server import QStashDevProcess
-from tests.support.recorder import RecordedRequest
+from tests.support.recorder import RecordedRequest, Recorder
 from tests.support.signing import unverified_claims
 from tests.support.stack_tier import stack_fixture
 
@@ -88,3 +89,21 @@ def callback_json() -> Callable[[RecordedRequest], dict]:
 def set_schedule_due() -> Callable[[Path, str, float], None]:
     """Make a schedule due in a stopped server's database."""
     return _set_schedule_due
+
+
+Settle = Callable[..., None]
+
+
+@pytest.fixture
+def settle(client: QStash, recorder: Recorder) -> Settle:
+    """Publish one more message and wait for its delivery: what was due before it had its turn.
+
+    qstash_dev claims due messages in order, so this is the positive signal a check that
+    something was NOT delivered waits for. `sdk` is another server's client; `delay` delays it.
+    """
+    def wait(sdk: QStash | None = None, delay: str | None = None) -> None:
+        marker = f"/settled-{uuid.uuid4().hex[:12]}"
+        (sdk or client).message.publish(url=recorder.url + marker, body="settle", **({"delay": delay} if delay else {}))
+        recorder.wait_for(1, path=marker, timeout=10)
+
+    return wait

@@ -153,7 +153,7 @@ def stoppable(tmp_path: Path) -> Iterator[QStashDevProcess]:
 
 def test_ticks_missed_while_down_fire_once_and_paused_ones_not_at_all(
         stoppable: QStashDevProcess, recorder: Recorder,
-        set_schedule_due: Callable[[Path, str, float], None]) -> None:
+        set_schedule_due: Callable[[Path, str, float], None], settle: Callable[..., None]) -> None:
     sdk = QStash(stoppable.token, base_url=stoppable.url, retry=False)
     active = sdk.schedule.create(destination=f"{recorder.url}/active", cron="* * * * *", body="a")
     paused = sdk.schedule.create(destination=f"{recorder.url}/paused", cron="* * * * *", body="p")
@@ -166,7 +166,7 @@ def test_ticks_missed_while_down_fire_once_and_paused_ones_not_at_all(
 
     [tick] = recorder.wait_for(1, path="/active", timeout=5)
     assert tick.header("Upstash-Schedule-Id") == active and tick.text() == "a"
-    time.sleep(0.5)
+    settle(sdk)
     assert len(recorder.received("/active")) == 1
     assert recorder.received("/paused") == []
     after = sdk.schedule.get(active).next_schedule_time
