@@ -141,5 +141,6 @@ def test_runs_list_paginates_and_filters(stack):
     assert [r["id"] for r in rest["items"]] == [ids[0]] and rest["nextCursor"] is None
     completed = stack.api("GET", f"/api/workflows/{workflow['id']}/runs?status=completed").json()["items"]
     assert len(completed) == 3
+    assert stack.api("GET", f"/api/workflows/{workflow['id']}/runs?status=failed").json()["items"] == []
     assert stack.api("GET", f"/api/workflows/{workflow['id']}/runs?limit=0").status_code == 400
     assert stack.api("GET", f"/api/workflows/{workflow['id']}/runs?cursor=zzz").status_code == 400

@@ -130,6 +130,7 @@ def test_paused_workflow_ignores_ticks(stack):
     workflow = stack.create_workflow(goal="Paused", schedule="* * * * *", steps=[compose("x")])
     stack.api("PATCH", f"/api/workflows/{workflow['id']}", json={"paused": True})
     assert _tick(stack, workflow["id"], 1)["status"] == "paused"
+    assert stack.api("GET", f"/api/workflows/{workflow['id']}/runs").json()["items"] == []
 
 
 def test_trigger_for_an_unknown_workflow_is_non_retryable(stack):
