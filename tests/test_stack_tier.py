@@ -88,33 +88,33 @@ def run_suite(tmp_path: Path):
     return run
 
 
-def test_stack_fixtures_mark_their_tests_and_not_stack_deselects_them(run_suite):
-    code, output = run_suite("-m", "not stack")
-    assert "2 deselected" in output, output
-    for name in ("test_uses_a_stack_fixture", "test_marked_by_hand"):
-        assert name not in output
-    assert "PASSED test_suite.py::test_starts_nothing" in output
-    assert code == 1
+VIOLATION = "tests.support.stack_tier.StackTierViolation"
+SCENARIOS = {  # what a run shows (and must not show), and its exit code
+    "stack fixtures mark their tests, even through another fixture; -m 'not stack' deselects them": (
+        ["-m", "not stack"], ["3 selected", "2 deselected", "PASSED test_suite.py::test_starts_nothing"],
+        ["test_uses_a_stack_fixture", "test_marked_by_hand"], 1),
+    "starting a server outside the tier fails the test, naming it; inside it is allowed": (
+        ["-k", "listens_unmarked or uses_a_stack_fixture or marked_by_hand"],
+        [f"FAILED test_suite.py::test_listens_unmarked - {VIOLATION}",
+         "test_suite.py::test_listens_unmarked listened on 127.0.0.1:",
+         "PASSED test_suite.py::test_uses_a_stack_fixture", "PASSED test_suite.py::test_marked_by_hand"], [], 1),
+    "a refusal the code swallowed still fails the run": (
+        ["-k", "swallows"],
+        ["PASSED test_suite.py::test_swallows_the_refusal", "stack tier violations",
+         f"test_suite.py::test_swallows_the_refusal started a process ({sys.executable} -c pass)"], [], 1),
+    "a clean fast tier says so": (
+        ["-m", "not stack", "-k", "starts_nothing"],
+        ["stack guard: 1 tests outside the stack tier opened no listening socket and started no process"],
+        ["stack tier violations"], 0),
+}
 
 
-def test_starting_a_server_outside_the_tier_fails_the_test_and_names_it(run_suite):
-    code, output = run_suite("-k", "listens_unmarked or uses_a_stack_fixture or marked_by_hand")
-    assert "FAILED test_suite.py::test_listens_unmarked - tests.support.stack_tier.StackTierViolation" in output
-    assert "test_suite.py::test_listens_unmarked listened on 127.0.0.1:" in output
-    assert "PASSED test_suite.py::test_uses_a_stack_fixture" in output
-    assert "PASSED test_suite.py::test_marked_by_hand" in output
-    assert code == 1
-
-
-def test_a_swallowed_refusal_still_fails_the_run(run_suite):
-    code, output = run_suite("-k", "swallows")
-    assert "PASSED test_suite.py::test_swallows_the_refusal" in output
-    assert "stack tier violations" in output
-    assert f"test_suite.py::test_swallows_the_refusal started a process ({sys.executable} -c pass)" in output
-    assert code == 1
-
-
-def test_a_clean_fast_tier_says_so(run_suite):
-    code, output = run_suite("-m", "not stack", "-k", "starts_nothing")
-    assert "stack guard: 1 tests outside the stack tier opened no listening socket and started no process" in output
-    assert code == 0
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_stack_tier(run_suite, scenario):
+    args, shown, not_shown, exit_code = SCENARIOS[scenario]
+    code, output = run_suite(*args)
+    for line in shown:
+        assert line in output, output
+    for line in not_shown:
+        assert line not in output, output
+    assert code == exit_code, output
