@@ -82,7 +82,8 @@ def run_suite(tmp_path: Path):
     def run(*args: str) -> tuple[int, str]:
         done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", *args],
                               cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                              env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT), "COLUMNS": "300"})
+                              env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT), "COLUMNS": "300",
+                                   "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})  # 0.2 s a run, not 1 s
         return done.returncode, done.stdout + done.stderr
 
     return run
