@@ -3,26 +3,45 @@
 The schema is created once per session by the real Alembic migrations (the same ones
 production runs), on SQLite by default or on PostgreSQL when `DATABASE_URL` points at one;
 each test then starts from empty tables.
+
+Tests that start servers, browsers or processes form the `stack` tier (tests/support/stack_tier.py):
+`-m "not stack"` runs the rest, which the stack guard keeps free of them.
 """
 from __future__ import annotations
 
 import os
+import platform
 import re
-import threading
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 import flask_migrate
 import pytest
 import sqlalchemy as sa
-from werkzeug.serving import make_server
+from werkzeug.security import generate_password_hash
 
 from app import create_app
 from extensions import db
+from models import User
+from tests.support.fake_openai import FakeOpenAI
+from tests.support.linkedin_standin import LinkedInStandIn
+from tests.support.live_server import LiveServer
+from tests.support.recorder import Recorder
+from tests.support.stack_tier import StackTier, stack_fixture
 from workflows.integrations import accounts
 
 TEST_SECRET = "test-secret-key-not-for-production"
 CSRF_INPUT = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Two libraries start a short process once, which the stack guard would rightly count: the
+    # import of croniter (`file -b python`, platform.architecture()) and the openai SDK's first
+    # request (`uname -p`, platform.platform(), cached after). Do both before arming it.
+    import croniter  # noqa: F401
+
+    platform.platform()
+    config.pluginmanager.register(StackTier(), "stack-tier")
 
 
 @pytest.fixture(scope="session")
@@ -124,10 +143,22 @@ def auth(client) -> AuthActions:
     return AuthActions(client)
 
 
+def add_user(email: str, password: str = "correct-horse-1") -> User:
+    """A user written directly, for a test that needs one rather than tests registering. Needs an app context.
+
+    Their password hash uses few PBKDF2 rounds: the default scrypt costs 0.1 to 0.3 s a hash on
+    this machine, in almost every stack test. Registering through the form still uses the default.
+    """
+    user = User(email=email, password_hash=generate_password_hash(password, "pbkdf2:sha256:1000"))
+    db.session.add(user)
+    db.session.commit()
+    return user
+
+
 def create_user_with_token(app, email: str) -> tuple[int, str]:
     """A user and a live API token for them: (user id, token)."""
     with app.app_context():
-        user = accounts.create_user(email, "correct-horse-1")
+        user = add_user(email)
         _, token = accounts.create_token(user, "test")
         return user.id, token
 
@@ -148,26 +179,37 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-class LiveServer:
-    """The app served over a real socket on loopback, in a thread of the test process."""
+@stack_fixture
+def live_server(app) -> Iterator[LiveServer]:
+    """The app over a real socket on loopback."""
+    with LiveServer(app) as server:
+        yield server
 
-    def __init__(self, app) -> None:
-        self._server = make_server("127.0.0.1", 0, app, threaded=True)
-        self.port = self._server.server_port
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def start(self) -> "LiveServer":
-        self._thread.start()
-        return self
+@stack_fixture
+def recorder() -> Iterator[Recorder]:
+    """A fresh recording HTTP destination on loopback (tests/support/recorder.py)."""
+    with Recorder() as server:
+        yield server
 
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._thread.join(timeout=10)
+
+@stack_fixture(scope="session")
+def fake_server() -> Iterator[FakeOpenAI]:
+    """One scripted OpenAI-compatible server for the session (tests/support/fake_openai.py)."""
+    with FakeOpenAI() as server:
+        yield server
 
 
 @pytest.fixture
-def live_server(app) -> Iterator[LiveServer]:
-    server = LiveServer(app).start()
-    yield server
-    server.stop()
+def fake(fake_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
+    """The scripted OpenAI-compatible server on loopback, with an empty script."""
+    fake_server.reset()
+    yield fake_server
+    fake_server.reset()
+
+
+@stack_fixture
+def standin() -> Iterator[LinkedInStandIn]:
+    """LinkedIn's OAuth and REST endpoints on loopback (tests/support/linkedin_standin.py)."""
+    with LinkedInStandIn() as li:
+        yield li

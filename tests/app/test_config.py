@@ -91,6 +91,7 @@ def test_factory_stops_with_one_line_on_a_bad_value(migrated):
     assert "STEP_RETRIES" in str(caught.value)
 
 
+@pytest.mark.stack  # runs the real `flask` command in a process
 def test_flask_cli_prints_one_line_on_a_bad_value(tmp_path):
     env = {**os.environ, "STEP_TIMEOUT_SECONDS": "soon", "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"}
     result = subprocess.run(

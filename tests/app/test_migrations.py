@@ -3,6 +3,7 @@ import flask_migrate
 import sqlalchemy as sa
 
 from extensions import db
+from tests.conftest import make_app
 
 TABLES = {
     "users", "api_tokens", "login_attempts", "workflows", "workflow_steps", "runs", "run_steps",
@@ -36,11 +37,16 @@ def test_migrations_match_the_models(app):
     assert diff == []
 
 
-def test_sqlite_pragmas(app):
+def test_sqlite_pragmas(tmp_path):
+    """WAL, foreign keys and a busy timeout on every SQLite connection.
+
+    On an app of its own over a SQLite file, so that it checks them on PostgreSQL legs too
+    (it used to return early there, passing without asserting anything).
+    """
+    app = make_app(f"sqlite:///{tmp_path / 'pragmas.db'}")
     with app.app_context():
-        if db.engine.dialect.name != "sqlite":
-            return
         with db.engine.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 15000
+        db.engine.dispose()

@@ -16,7 +16,6 @@ from typing import Any, Callable, Iterator
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Response, sync_playwright
-from werkzeug.security import generate_password_hash
 
 from extensions import db
 from models import (
@@ -27,12 +26,13 @@ from models import (
     RunStep,
     StepStatus,
     Trigger,
-    User,
     Workflow,
     WorkflowStep,
     utcnow,
 )
-from tests.conftest import LiveServer, clean_tables, csrf_from, make_app
+from tests.conftest import add_user, clean_tables, csrf_from, make_app
+from tests.support.live_server import LiveServer
+from tests.support.stack_tier import stack_fixture
 from workflows.integrations import accounts
 
 CHROMIUM = "/usr/bin/chromium"
@@ -48,7 +48,7 @@ PASSWORD_FIELD = re.compile(r"^Password$")
 TIMEOUT_MS = 5_000
 
 
-@pytest.fixture(scope="session")
+@stack_fixture(scope="session")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium, launched once for the whole session."""
     with sync_playwright() as playwright:
@@ -67,12 +67,11 @@ def browser_app(migrated: str):
         db.engine.dispose()
 
 
-@pytest.fixture(scope="session")
+@stack_fixture(scope="session")
 def server(browser_app) -> Iterator[LiveServer]:
     """The app over a real socket on loopback, for the whole session (tables are emptied per test)."""
-    live = LiveServer(browser_app).start()
-    yield live
-    live.stop()
+    with LiveServer(browser_app) as live:
+        yield live
 
 
 @pytest.fixture
@@ -152,14 +151,9 @@ def page(new_context: Callable[..., BrowserContext]) -> Page:
 
 @pytest.fixture
 def user(app) -> tuple[str, str]:
-    """Ada's account, written directly: (email, password).
-
-    Her password hash uses few PBKDF2 rounds: the default scrypt costs ~0.2 s per hash and per
-    login on this machine, in every test; registering through the form still uses the default.
-    """
+    """Ada's account, written directly with a quick hash (tests/conftest.py add_user): (email, password)."""
     with app.app_context():
-        db.session.add(User(email=EMAIL, password_hash=generate_password_hash(PASSWORD, "pbkdf2:sha256:1000")))
-        db.session.commit()
+        add_user(EMAIL, PASSWORD)
     return EMAIL, PASSWORD
 
 

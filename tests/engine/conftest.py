@@ -6,28 +6,34 @@ delivers to and which signatures name — must be that server's URL.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import threading
-import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
 import httpx
-import jwt
 import pytest
-from werkzeug.serving import make_server
+import sqlalchemy as sa
+from qstash import QStash
+from qstash.log import LogState
 
 from extensions import db
-from models import Run, utcnow
+from models import PendingPublish, Run, utcnow
 from tests.conftest import bearer, clean_tables, create_user_with_token, make_app
-from tests.support.qstash_server import DEV_CURRENT_SIGNING_KEY, QStashDevProcess, free_port
-from tests.support.recorder import Recorder
+from tests.support.live_server import LiveServer
+from tests.support.memory_queue import MemoryQueue
+from tests.support.qstash_server import QStashDevProcess, free_port
+from tests.support.signing import sign
+from tests.support.stack_tier import stack_fixture
+from tests.support.waiting import eventually
+from workflows.engine.publishing import STEP_PATH
+from workflows.ports import Services
 
 TERMINAL = {"completed", "failed", "rejected", "cancelled", "expired", "skipped"}
+# A message's last log state once QStash is done with it.
+FINISHED = {LogState.DELIVERED, LogState.FAILED, LogState.CANCELED}
 
 
 class OffsetClock:
@@ -81,21 +87,45 @@ class Stack:
     def wait_run(self, run_id: int, statuses: set[str] | str = TERMINAL, timeout: float = 30) -> dict[str, Any]:
         """Poll the API until the run reaches one of `statuses`."""
         wanted = {statuses} if isinstance(statuses, str) else statuses
-        deadline = time.monotonic() + timeout
-        while True:
-            run = self.run(run_id)
-            if run["status"] in wanted:
-                return run
-            if time.monotonic() > deadline:
-                raise AssertionError(f"run {run_id} stayed {run['status']}: {json.dumps(run)[:2000]}")
-            time.sleep(0.05)
+        return eventually(lambda: self.run(run_id), until=lambda run: run["status"] in wanted, timeout=timeout,
+                          what=f"run {run_id} to become {' or '.join(sorted(wanted))}")
 
     def wait_approval(self, run_id: int, timeout: float = 30) -> dict[str, Any]:
-        """Wait for the run's pending approval."""
-        run = self.wait_run(run_id, {"awaiting_approval"} | TERMINAL, timeout)
-        pending = [a for a in run["approvals"] if a["status"] == "pending"]
-        assert pending, f"run {run_id} has no pending approval: {run}"
-        return pending[-1]
+        """Wait for the run's pending approval (the newest, after a request for changes)."""
+        run = eventually(lambda: self.run(run_id), timeout=timeout, what=f"a pending approval of run {run_id}",
+                         until=lambda run: run["status"] in TERMINAL or _pending(run))
+        assert _pending(run), f"run {run_id} has no pending approval: {run}"
+        return _pending(run)[-1]
+
+    def wait_delivered(self, run_id: int, timeout: float = 20) -> None:
+        """Wait until every step message the app published for the run was delivered and answered.
+
+        The positive signal before asserting that something did not happen: whatever those
+        messages were going to do, they have done.
+        """
+        unsent = sa.select(PendingPublish.id).where(PendingPublish.run_id == run_id, PendingPublish.sent_at.is_(None))
+        eventually(lambda: self._scalars(unsent), until=lambda rows: not rows, timeout=timeout,
+                   what=f"run {run_id}'s messages to reach QStash")
+        sent = self._scalars(sa.select(PendingPublish.message_id).where(
+            PendingPublish.run_id == run_id, PendingPublish.destination == STEP_PATH))
+        client = QStash(self.qstash.token, base_url=self.qstash.url)
+        for message_id in sent:
+            eventually(lambda: client.log.list(filter={"message_id": message_id}).logs, timeout=timeout,
+                       until=lambda logs: logs and logs[0].state in FINISHED, what=f"{message_id} to be delivered")
+
+    def _scalars(self, query: Any) -> list[Any]:
+        with self.db():
+            return list(db.session.scalars(query))
+
+    @contextmanager
+    def queue_unreachable(self) -> Iterator[None]:
+        """QStash refuses every publish meanwhile: rows stay in PendingPublish, as after a crash."""
+        real = self.services.queue
+        self.services.queue = MemoryQueue(unreachable=True)
+        try:
+            yield
+        finally:
+            self.services.queue = real
 
     def decide(self, approval_id: int, **body: Any) -> httpx.Response:
         return self.api("POST", f"/api/approvals/{approval_id}", json=body)
@@ -114,42 +144,24 @@ class Stack:
         return self.app.app_context()
 
 
-def sign(body: str, url: str, key: str = DEV_CURRENT_SIGNING_KEY, **claims: Any) -> str:
-    """An Upstash-Signature JWT as QStash makes it (claims may be overridden)."""
-    now = int(time.time())
-    digest = base64.urlsafe_b64encode(hashlib.sha256(body.encode()).digest()).decode().rstrip("=")
-    payload = {"iss": "Upstash", "sub": url, "iat": now, "nbf": now, "exp": now + 300,
-               "jti": uuid.uuid4().hex, "body": digest, **claims}
-    return jwt.encode(payload, key, algorithm="HS256")
+def _pending(run: dict[str, Any]) -> list[dict[str, Any]]:
+    return [a for a in run["approvals"] if a["status"] == "pending"]
 
 
-class _Server:
-    def __init__(self, app: Any, port: int) -> None:
-        self._server = make_server("127.0.0.1", port, app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-@pytest.fixture(scope="module")
+@stack_fixture(scope="module")
 def qstash(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QStashDevProcess]:
     """One qstash_dev per test module (fast retries: scale 0.01)."""
-    process = QStashDevProcess(tmp_path_factory.mktemp("qstash") / "qstash.db", retry_scale=0.01)
-    process.start()
-    yield process
-    process.stop()
+    with QStashDevProcess(tmp_path_factory.mktemp("qstash") / "qstash.db", retry_scale=0.01) as process:
+        yield process
 
 
 StackFactory = Callable[..., Stack]
 
 
-@pytest.fixture
+@stack_fixture
 def make_stack(migrated: str, qstash: QStashDevProcess) -> Iterator[StackFactory]:
     """Build a stack; keyword arguments are configuration overrides (STEP_RETRIES=…)."""
-    servers: list[_Server] = []
+    servers: list[LiveServer] = []
     clients: list[httpx.Client] = []
 
     def build(**overrides: Any) -> Stack:
@@ -163,7 +175,7 @@ def make_stack(migrated: str, qstash: QStashDevProcess) -> Iterator[StackFactory
         with app.app_context():
             clean_tables()
         user_id, token = create_user_with_token(app, "owner@example.com")
-        servers.append(_Server(app, port))
+        servers.append(LiveServer(app, port).start())
         stack = Stack(app=app, url=url, qstash=qstash, token=token, user_id=user_id, clock=clock)
         clients.append(stack.http)
         return stack
@@ -181,9 +193,11 @@ def stack(make_stack: StackFactory) -> Stack:
 
 
 @pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    with Recorder() as server:
-        yield server
+def services(app) -> Services:
+    """The app's Services with an in-memory queue, for tests that call the domain directly."""
+    services = app.extensions["stepwise"]
+    services.queue = MemoryQueue()
+    return services
 
 
 def http_step(url: str, **extra: Any) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The claim table (docs/architecture.md), state by state, calling the step handler directly.
 
-The queue here is an in-memory recorder (a unit test of the state machine); the same paths run
-over real HTTP with qstash_dev in the other engine tests.
+The queue here is the in-memory double (tests/support/memory_queue.py; a unit test of the state
+machine); the same paths run over real HTTP with qstash_dev in the other engine tests.
 """
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ from models import (
     utcnow,
 )
 from tests.conftest import create_user_with_token
+from tests.support.memory_queue import MemoryQueue
 from workflows.authoring import editing
 from workflows.engine import delivery, runs
 from workflows.engine.attempt import Attempt, ClaimedStep
 from workflows.engine.outcomes import complete
-from workflows.engine.queue_client import OutgoingMessage
 from workflows.errors import RetryableToolError, ToolError
 from workflows.ports import Services
 from workflows.tools import REGISTRY
@@ -35,26 +35,7 @@ from workflows.tools.base import Delivery, Tool, ToolResult
 from workflows.usage import Usage
 
 
-class FakeQueue:
-    """Records what the domain publishes."""
-
-    def __init__(self) -> None:
-        self.published: list[OutgoingMessage] = []
-        self.fail = False
-
-    def publish(self, message: OutgoingMessage) -> str:
-        if self.fail:
-            from workflows.errors import Unavailable
-
-            raise Unavailable("QStash down (test)")
-        self.published.append(message)
-        return f"msg_{len(self.published)}"
-
-    def upsert_schedule(self, *args: Any) -> None: ...
-    def delete_schedule(self, *args: Any) -> None: ...
-    def pause_schedule(self, *args: Any) -> None: ...
-    def resume_schedule(self, *args: Any) -> None: ...
-    def list_schedules(self) -> list: return []
+FakeQueue = MemoryQueue  # its old name here, for tests that still import it
 
 
 class Probe:
@@ -83,13 +64,6 @@ def probe(monkeypatch) -> Probe:
                     run=probe.run)
         monkeypatch.setitem(REGISTRY, name, tool)
     return probe
-
-
-@pytest.fixture
-def services(app) -> Services:
-    services = app.extensions["stepwise"]
-    services.queue = FakeQueue()
-    return services
 
 
 def start(app, services: Services, tools: list[str] = ("probe", "probe")) -> tuple[int, str]:
@@ -192,11 +166,11 @@ def test_awaiting_approval_without_decision_does_nothing(app, services, probe):
 
 def test_completed_step_flushes_its_unsent_publishes(app, services, probe):
     run_id, wf = start(app, services)
-    services.queue.fail = True  # the publish after the commit is lost
+    services.queue.unreachable = True  # the publish after the commit is lost
     reply = handle(app, services, message(app, run_id, 0))
     assert reply.status == 503  # so QStash redelivers
     assert step_row(app, run_id, 0).status == StepStatus.COMPLETED
-    services.queue.fail = False
+    services.queue.unreachable = False
     reply = handle(app, services, message(app, run_id, 0))
     assert reply.status == 200 and reply.body["status"] == "already completed"
     assert services.queue.published[-1].dedup_id == f"wf-{wf}-run-{run_id}-step-1"

@@ -11,12 +11,14 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Iterator
 
 import httpx
+import pytest
 
 from tests.conftest import TEST_SECRET, clean_tables, create_user_with_token, make_app
 from tests.engine.conftest import compose, http_step
-from tests.support.qstash_server import free_port
+from tests.support.qstash_server import QStashDevProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,6 +52,18 @@ class AppProcess:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(10)
+
+
+@pytest.fixture
+def qstash(tmp_path: Path) -> Iterator[QStashDevProcess]:
+    """qstash_dev retrying at 0.35% of Upstash's backoff: retries 0.04, 0.6, 6.9 and 84 s after the first failure.
+
+    The messages in flight at the kill are retried while the app restarts, which takes 1 to 4 s
+    on a busy machine. At the engine tests' usual 1% the retries come 0.1, 1.6 and 20 s after:
+    a restart slower than 1.6 s made this test wait 20 s.
+    """
+    with QStashDevProcess(tmp_path / "qstash.db", retry_scale=0.0035) as process:
+        yield process
 
 
 def test_sigkill_with_runs_in_flight_then_restart_completes_every_run_once(migrated, qstash, recorder, tmp_path):

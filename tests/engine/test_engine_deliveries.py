@@ -10,21 +10,9 @@ import sqlalchemy as sa
 
 from extensions import db
 from models import Approval, Outbox, PendingPublish, Run, RunStep
-from tests.engine.conftest import compose, http_step, sign
-from workflows.errors import Unavailable
-
-
-class Paused:
-    """A queue that accepts nothing: rows stay in PendingPublish, as after a crash."""
-
-    def __init__(self, real) -> None:
-        self.real = real
-
-    def publish(self, message):  # type: ignore[no-untyped-def]
-        raise Unavailable("QStash unreachable (test)")
-
-    def __getattr__(self, name):  # type: ignore[no-untyped-def]
-        return getattr(self.real, name)
+from tests.conftest import csrf_from
+from tests.engine.conftest import compose, http_step
+from tests.support.signing import sign
 
 
 def _step_message(stack, run_id: int, index: int) -> dict:
@@ -36,12 +24,8 @@ def _step_message(stack, run_id: int, index: int) -> dict:
 
 def _run_without_publishing(stack, workflow_id: str) -> int:
     """Create a run whose step-0 message is held back, so the test delivers it itself."""
-    real = stack.services.queue
-    stack.services.queue = Paused(real)
-    try:
+    with stack.queue_unreachable():
         run_id = stack.run_now(workflow_id)
-    finally:
-        stack.services.queue = real
     with stack.db():
         db.session.execute(sa.delete(PendingPublish))
         db.session.commit()
@@ -71,10 +55,8 @@ def test_publish_lost_after_commit_is_recovered_by_redelivery(stack):
     workflow = stack.create_workflow(goal="Two composes", steps=[compose("a"), compose("b")])
     run_id = _run_without_publishing(stack, workflow["id"])
     body = _step_message(stack, run_id, 0)
-    real = stack.services.queue
-    stack.services.queue = Paused(real)
-    reply = stack.deliver("/api/workflows/step", body)
-    stack.services.queue = real
+    with stack.queue_unreachable():
+        reply = stack.deliver("/api/workflows/step", body)
     assert reply.status_code == 503  # committed, but the next step's publish is still pending
     with stack.db():
         assert db.session.scalar(sa.select(sa.func.count()).where(PendingPublish.sent_at.is_(None))) == 1
@@ -84,11 +66,11 @@ def test_publish_lost_after_commit_is_recovered_by_redelivery(stack):
 
 def test_publish_lost_after_commit_is_recovered_by_the_sweep(stack):
     workflow = stack.create_workflow(goal="Two composes", steps=[compose("a"), compose("b")])
-    real = stack.services.queue
-    stack.services.queue = Paused(real)
-    run_id = stack.run_now(workflow["id"])  # committed; its first message never reached QStash
-    stack.services.queue = real
-    time.sleep(0.2)
+    with stack.queue_unreachable():
+        run_id = stack.run_now(workflow["id"])  # committed; its first message never reached QStash
+    with stack.db():  # the publish was tried, and failed
+        row = db.session.scalar(sa.select(PendingPublish).where(PendingPublish.run_id == run_id))
+        assert (row.sent_at, row.attempts) == (None, 1) and "unreachable" in row.last_error
     assert stack.run(run_id)["status"] == "pending"
     stack.clock.advance(minutes=1)  # the sweep leaves rows younger than 30 s to their writer
     reply = stack.deliver("/api/maintenance/sweep", {})
@@ -157,8 +139,6 @@ def test_consumers_need_no_csrf_but_forms_do(stack):
         refused = client.post(f"/api/workflows/{workflow['id']}/runs")
         assert refused.status_code == 400 and "CSRF" in refused.get_data(as_text=True)
         page = client.get("/settings").get_data(as_text=True)
-        from tests.conftest import csrf_from
-
         accepted = client.post(f"/api/workflows/{workflow['id']}/runs", headers={"X-CSRFToken": csrf_from(page)})
         assert accepted.status_code == 202
 

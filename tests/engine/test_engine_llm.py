@@ -5,21 +5,16 @@ Assertions are on the requests the scripted server received, and on what the run
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from extensions import db
-from models import Message
+from models import Message, Outbox, Workflow
 from tests.engine.conftest import compose
-from tests.support.fake_openai import FakeOpenAI
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
+from tests.support.qstash_server import free_port
+from workflows.integrations import linkedin
 
 
 @pytest.fixture
@@ -97,15 +92,7 @@ def test_revise_sends_the_feedback_and_proposes_again(llm_stack, fake):
     run_id = llm_stack.run_now(workflow["id"])
     first = llm_stack.wait_approval(run_id)
     llm_stack.decide(first["id"], decision="revise", feedback="Make it shorter please")
-    import time
-
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        pending = [a for a in llm_stack.run(run_id)["approvals"] if a["status"] == "pending"]
-        if pending:
-            break
-        time.sleep(0.05)
-    assert pending[0]["proposedInput"]["subject"] == "Short"
+    assert llm_stack.wait_approval(run_id)["proposedInput"]["subject"] == "Short"
     messages = fake.requests[1].body["messages"]
     assert messages[-1]["role"] == "user" and "Make it shorter please" in messages[-1]["content"]
     assert any(m["role"] == "assistant" and "Long subject" in json.dumps(m.get("tool_calls")) for m in messages)
@@ -122,8 +109,6 @@ def test_edit_before_approve_runs_the_edited_input_without_asking_the_model_agai
     assert run["status"] == "completed" and run["steps"][1]["input"] == edited
     assert len(fake.requests) == 1  # the decided input is used verbatim: no agent on resume
     with llm_stack.db():
-        from models import Outbox
-
         email = db.session.scalar(sa.select(Outbox).where(Outbox.dedup_key.like(f"wf-%-run-{run_id}-step-1")))
         assert email.subject == "Human subject" and email.to == "boss@example.com"
 
@@ -172,8 +157,6 @@ def test_invalid_plan_gets_one_repair_round_then_422(llm_stack, fake):
     assert len(fake.requests) == 2
     assert "toolInput.url" in json.dumps(fake.requests[1].body["messages"][-1])
     with llm_stack.db():
-        from models import Workflow
-
         assert db.session.scalar(sa.select(sa.func.count(Workflow.id))) == 0
 
 
@@ -187,8 +170,6 @@ def test_json_schema_rejected_falls_back_to_a_forced_tool_call(llm_stack, fake):
 
 
 def test_model_unreachable_while_planning_is_503(make_stack):
-    from tests.support.qstash_server import free_port
-
     stack = make_stack(OPENAI_BASE_URL=f"http://127.0.0.1:{free_port()}/v1", OPENAI_API_KEY="x")
     response = stack.api("POST", "/api/workflows/plan", json={"goal": "x"})
     assert response.status_code == 503 and "language model" in response.json()["error"]
@@ -209,49 +190,45 @@ FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>AI weekly</tit
 </channel></rss>"""
 
 
-def test_seed_example_publish_a_weekly_linkedin_post_about_ai_trends(make_stack, fake, recorder):
+def test_seed_example_publish_a_weekly_linkedin_post_about_ai_trends(make_stack, fake, recorder, standin):
     """Goal -> plan (fetch_feed -> write -> linkedin_post) -> run -> approval with the draft -> posted once."""
-    from tests.support.linkedin_standin import LinkedInStandIn
-    from workflows.integrations import linkedin
-
     recorder.respond("/ai.xml", body=FEED, headers={"Content-Type": "application/rss+xml"})
-    with LinkedInStandIn() as li:
-        stack = make_stack(OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="sk-test", LLM_MODEL="gpt-4o-mini",
-                           LINKEDIN_API_BASE=li.api_base, LINKEDIN_AUTH_BASE=li.auth_base)
-        with stack.db():
-            linkedin.save_credential(stack.user_id, li.issue_token(), li.member_id, None, "Ada",
-                                     stack.app.config["SECRET_KEY"])
-        fake.enqueue_json({"steps": [
-            {"toolName": "fetch_feed", "toolInput": {"url": recorder.url + "/ai.xml", "limit": 5, "sinceLastRun": True},
-             "instruction": None},
-            {"toolName": "write", "toolInput": {"instructions": "Write a LinkedIn post about these AI trends",
-                                                "context": "{{ steps[0].output.items }}"}, "instruction": None},
-            {"toolName": "linkedin_post", "toolInput": {"text": "{{ steps[1].output.text }}"}, "instruction": None},
-        ]})
-        draft = "Two AI trends this week: small models win, and agents ship code. #AI"
-        fake.enqueue_text(draft, prompt_tokens=400, completion_tokens=60)
+    stack = make_stack(OPENAI_BASE_URL=fake.base_url, OPENAI_API_KEY="sk-test", LLM_MODEL="gpt-4o-mini",
+                       LINKEDIN_API_BASE=standin.api_base, LINKEDIN_AUTH_BASE=standin.auth_base)
+    with stack.db():
+        linkedin.save_credential(stack.user_id, standin.issue_token(), standin.member_id, None, "Ada",
+                                 stack.app.config["SECRET_KEY"])
+    fake.enqueue_json({"steps": [
+        {"toolName": "fetch_feed", "toolInput": {"url": recorder.url + "/ai.xml", "limit": 5, "sinceLastRun": True},
+         "instruction": None},
+        {"toolName": "write", "toolInput": {"instructions": "Write a LinkedIn post about these AI trends",
+                                            "context": "{{ steps[0].output.items }}"}, "instruction": None},
+        {"toolName": "linkedin_post", "toolInput": {"text": "{{ steps[1].output.text }}"}, "instruction": None},
+    ]})
+    draft = "Two AI trends this week: small models win, and agents ship code. #AI"
+    fake.enqueue_text(draft, prompt_tokens=400, completion_tokens=60)
 
-        created = stack.api("POST", "/api/workflows", json={
-            "goal": "Publish a weekly LinkedIn post about AI trends", "schedule": "0 9 * * 1"})
-        assert created.status_code == 201, created.text
-        workflow = created.json()
-        assert [s["toolName"] for s in workflow["steps"]] == ["fetch_feed", "write", "linkedin_post"]
-        assert [s["needsApproval"] for s in workflow["steps"]] == [False, False, True]
+    created = stack.api("POST", "/api/workflows", json={
+        "goal": "Publish a weekly LinkedIn post about AI trends", "schedule": "0 9 * * 1"})
+    assert created.status_code == 201, created.text
+    workflow = created.json()
+    assert [s["toolName"] for s in workflow["steps"]] == ["fetch_feed", "write", "linkedin_post"]
+    assert [s["needsApproval"] for s in workflow["steps"]] == [False, False, True]
 
-        run_id = stack.run_now(workflow["id"])
-        approval = stack.wait_approval(run_id)
-        assert approval["toolName"] == "linkedin_post" and approval["proposedInput"]["text"] == draft
-        assert li.posts == []
-        draft_request = fake.requests[1].body
-        assert "Small models win" in json.dumps(draft_request["messages"])
+    run_id = stack.run_now(workflow["id"])
+    approval = stack.wait_approval(run_id)
+    assert approval["toolName"] == "linkedin_post" and approval["proposedInput"]["text"] == draft
+    assert standin.posts == []
+    draft_request = fake.requests[1].body
+    assert "Small models win" in json.dumps(draft_request["messages"])
 
-        assert stack.decide(approval["id"], decision="approve").status_code == 200
-        run = stack.wait_run(run_id)
-        assert run["status"] == "completed", run
-        assert len(li.posts) == 1
-        output = run["steps"][2]["output"]
-        assert output["postId"].startswith("urn:li:") and output["url"].endswith(output["postId"] + "/")
-        assert stack.deliver("/api/workflows/step", {
-            "workflowId": workflow["id"], "runId": run_id, "conversationId": run["conversationId"],
-            "stepIndex": 2}).json()["status"] == "already completed"
-        assert len(li.posts) == 1  # a redelivery never posts twice
+    assert stack.decide(approval["id"], decision="approve").status_code == 200
+    run = stack.wait_run(run_id)
+    assert run["status"] == "completed", run
+    assert len(standin.posts) == 1
+    output = run["steps"][2]["output"]
+    assert output["postId"].startswith("urn:li:") and output["url"].endswith(output["postId"] + "/")
+    assert stack.deliver("/api/workflows/step", {
+        "workflowId": workflow["id"], "runId": run_id, "conversationId": run["conversationId"],
+        "stepIndex": 2}).json()["status"] == "already completed"
+    assert len(standin.posts) == 1  # a redelivery never posts twice

@@ -13,9 +13,11 @@ from qstash import QStash
 
 from extensions import db
 from models import Run, RunStatus, Workflow, utcnow
+from tests.conftest import create_user_with_token
 from tests.engine.conftest import compose
-from tests.engine.test_engine_claims import FakeQueue
 from tests.support.qstash_server import free_port
+from tests.support.waiting import eventually
+from workflows.authoring import editing
 from workflows.engine import runs
 
 APPROVAL_STEP = {"toolName": "send_email", "toolInput": {"to": "a@example.com", "subject": "s", "body": "b"}}
@@ -71,13 +73,10 @@ def test_dev_fire_starts_a_scheduled_run(stack):
     fired = httpx.post(f"{stack.qstash.url}/_dev/schedules/wf-{workflow['id']}/fire",
                        headers={"Authorization": f"Bearer {stack.qstash.token}"})
     assert fired.status_code == 200, fired.text
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        items = stack.api("GET", f"/api/workflows/{workflow['id']}/runs").json()["items"]
-        if items and items[0]["status"] == "completed":
-            break
-        time.sleep(0.05)
-    assert len(items) == 1 and items[0]["trigger"] == "schedule" and items[0]["status"] == "completed"
+    items = eventually(lambda: stack.api("GET", f"/api/workflows/{workflow['id']}/runs").json()["items"],
+                       until=lambda items: items and items[0]["status"] == "completed", timeout=20,
+                       what="the fired tick's run to complete")
+    assert len(items) == 1 and items[0]["trigger"] == "schedule"
     assert items[0]["scheduledFor"] is not None
 
 
@@ -131,6 +130,7 @@ def test_paused_workflow_ignores_ticks(stack):
     workflow = stack.create_workflow(goal="Paused", schedule="* * * * *", steps=[compose("x")])
     stack.api("PATCH", f"/api/workflows/{workflow['id']}", json={"paused": True})
     assert _tick(stack, workflow["id"], 1)["status"] == "paused"
+    assert stack.api("GET", f"/api/workflows/{workflow['id']}/runs").json()["items"] == []
 
 
 def test_trigger_for_an_unknown_workflow_is_non_retryable(stack):
@@ -143,12 +143,7 @@ def test_trigger_for_an_unknown_workflow_is_non_retryable(stack):
     ("queue", {"started": 1, "queued": 1, "skipped": 6}),
     ("allow", {"started": 8}),
 ])
-def test_overlap_is_atomic_under_concurrent_ticks(app, policy, expected):
-    services = app.extensions["stepwise"]
-    services.queue = FakeQueue()
-    from tests.conftest import create_user_with_token
-    from workflows.authoring import editing
-
+def test_overlap_is_atomic_under_concurrent_ticks(app, services, policy, expected):
     user_id, _ = create_user_with_token(app, "ticks@example.com")
     with app.app_context():
         workflow_id = editing.create_workflow(services, user_id, {

@@ -5,7 +5,7 @@ import pytest
 import sqlalchemy as sa
 
 from extensions import db
-from models import Workflow
+from models import RunStep, Workflow
 from tests.conftest import bearer
 
 GOOD_STEP = {"toolName": "compose", "toolInput": {"template": "hi"}}
@@ -98,8 +98,10 @@ def test_no_steps_without_a_model_names_the_settings(client, token):
     assert plan.status_code == 422 and "OPENAI_API_KEY" in plan.json["error"]
 
 
-def test_patch_replaces_steps_without_touching_runs_in_flight(client, token, app):
+def test_patch_replaces_steps_without_touching_runs_in_flight(client, token, app, services):
     created = post(client, token, {"goal": "g", "steps": [GOOD_STEP]}).json
+    started = client.post(f"/api/workflows/{created['id']}/runs", headers=bearer(token))
+    assert started.status_code == 202, started.json
     response = client.patch(f"/api/workflows/{created['id']}", headers=bearer(token), json={
         "goal": "new goal", "overlap": "queue",
         "steps": [{"toolName": "compose", "toolInput": {"template": "one"}},
@@ -107,6 +109,10 @@ def test_patch_replaces_steps_without_touching_runs_in_flight(client, token, app
     assert response.status_code == 200, response.json
     assert response.json["goal"] == "new goal" and response.json["overlap"] == "queue"
     assert [s["toolInput"]["template"] for s in response.json["steps"]] == ["one", "{{ steps[0].output.text }} two"]
+    run = client.get(f"/api/runs/{started.json['runId']}", headers=bearer(token)).json
+    assert [s["toolName"] for s in run["steps"]] == ["compose"]  # the run keeps its own copy
+    with app.app_context():
+        assert db.session.scalars(sa.select(RunStep.tool_input)).all() == [{"template": "hi"}]
     bad = client.patch(f"/api/workflows/{created['id']}", headers=bearer(token), json={"paused": "yes"})
     assert bad.status_code == 400 and bad.json["field"] == "paused"
 

@@ -1,9 +1,9 @@
-"""Fixtures for LinkedIn: the stand-in servers, the app pointed at them, a ToolContext factory."""
+"""Fixtures for LinkedIn: the app pointed at the stand-in (`standin`, tests/conftest.py), a ToolContext factory."""
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 import sqlalchemy as sa
@@ -11,16 +11,10 @@ import sqlalchemy as sa
 from extensions import db
 from models import User
 from tests.support.linkedin_standin import LinkedInStandIn
+from tests.support.tool_context import context_factory
 from workflows.tools.base import ToolContext
 
 NOW = datetime(2026, 3, 10, 8, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def standin() -> Iterator[LinkedInStandIn]:
-    """LinkedIn's OAuth and REST endpoints on loopback."""
-    with LinkedInStandIn() as li:
-        yield li
 
 
 @pytest.fixture
@@ -47,17 +41,9 @@ def user_id(app, auth) -> int:
 @pytest.fixture
 def make_ctx(standin: LinkedInStandIn) -> Callable[..., ToolContext]:
     """A ToolContext for step 1 of run 7, LinkedIn at the stand-in; keywords override fields."""
-    base = ToolContext(
-        workflow_id="abc123", workflow_goal="Weekly AI post", run_id=7,
-        run_started_at=NOW, step_index=1, dedup_id="wf-abc123-run-7-step-1",
-        owner_email="ada@example.com", now=NOW, allow_private_urls=False,
-        linkedin_api_base=standin.api_base,
-    )
-
-    def build(**overrides: Any) -> ToolContext:
-        return replace(base, **overrides)
-
-    return build
+    return context_factory(workflow_goal="Weekly AI post", run_started_at=NOW, step_index=1,
+                           owner_email="ada@example.com", now=NOW, allow_private_urls=False,
+                           linkedin_api_base=standin.api_base)
 
 
 @pytest.fixture

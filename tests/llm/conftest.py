@@ -1,30 +1,16 @@
-"""Fixtures for the language-model layer: the scripted server, a client on it, a plan checker."""
+"""Fixtures for the language-model layer: a client on the scripted server (`fake`, tests/conftest.py), a plan checker."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
 
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.tool_context import NOW, context_factory
 from workflows.engine import references
 from workflows.integrations.llm import LLMClient
 from workflows.tools import REGISTRY, validate_input
 from workflows.tools.base import ToolContext
-
-
-@pytest.fixture(scope="session")
-def fake_server() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
-
-
-@pytest.fixture
-def fake(fake_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
-    """The scripted OpenAI-compatible server on loopback, with an empty script."""
-    fake_server.reset()
-    yield fake_server
-    fake_server.reset()
 
 
 @pytest.fixture(scope="session")
@@ -53,15 +39,5 @@ def validate() -> Callable[[list[dict[str, Any]]], list[tuple[str, str]]]:
 
 @pytest.fixture
 def make_ctx() -> Callable[..., ToolContext]:
-    """A ToolContext for step 1 of run 7; keyword arguments override fields."""
-    def build(**overrides: Any) -> ToolContext:
-        now = datetime(2025, 3, 10, 8, 0, tzinfo=timezone.utc)
-        fields: dict[str, Any] = dict(
-            workflow_id="wf1", workflow_goal="Weekly AI digest", run_id=7, run_started_at=now,
-            step_index=1, dedup_id="wf-wf1-run-7-step-1", owner_email="owner@example.com", now=now,
-            allow_private_urls=True,
-        )
-        fields.update(overrides)
-        return ToolContext(**fields)
-
-    return build
+    """A ToolContext for step 1 of run 7 (tests/support/tool_context.py); keywords override fields."""
+    return context_factory(workflow_id="wf1", step_index=1, run_started_at=NOW)

@@ -1,23 +1,25 @@
-"""Fixtures for the qstash_dev suite: one shared server process, a recorder, the real SDK."""
+"""Fixtures for the qstash_dev suite: one shared server process and the real SDK (`recorder`: tests/conftest.py)."""
 
 from __future__ import annotations
 
 import base64
 import json
 import sqlite3
+import uuid
 from pathlib import Path
 from typing import Callable, Iterator
 
 import httpx
-import jwt
 import pytest
 from qstash import QStash, Receiver
 
 from tests.support.qstash_server import QStashDevProcess
 from tests.support.recorder import RecordedRequest, Recorder
+from tests.support.signing import unverified_claims
+from tests.support.stack_tier import stack_fixture
 
 
-@pytest.fixture(scope="session")
+@stack_fixture(scope="session")
 def qstash(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QStashDevProcess]:
     """One qstash_dev for the suite: backoff scaled by 0.01, the default 600 s dedup window."""
     server = QStashDevProcess(tmp_path_factory.mktemp("qstash") / "qstash.db", retry_scale=0.01)
@@ -51,16 +53,9 @@ def receiver(qstash: QStashDevProcess) -> Receiver:
     return Receiver(qstash.current_key, qstash.next_key)
 
 
-@pytest.fixture
-def recorder() -> Iterator[Recorder]:
-    """A fresh recording destination for one test."""
-    with Recorder() as rec:
-        yield rec
-
-
 def _claims(request: RecordedRequest) -> dict:
     """The JWT claims of a delivery's Upstash-Signature (its signature is checked elsewhere)."""
-    return jwt.decode(request.header("Upstash-Signature"), options={"verify_signature": False})
+    return unverified_claims(request.header("Upstash-Signature"))
 
 
 def _callback_json(request: RecordedRequest) -> dict:
@@ -94,3 +89,21 @@ def callback_json() -> Callable[[RecordedRequest], dict]:
 def set_schedule_due() -> Callable[[Path, str, float], None]:
     """Make a schedule due in a stopped server's database."""
     return _set_schedule_due
+
+
+Settle = Callable[..., None]
+
+
+@pytest.fixture
+def settle(client: QStash, recorder: Recorder) -> Settle:
+    """Publish one more message and wait for its delivery: what was due before it had its turn.
+
+    qstash_dev claims due messages in order, so this is the positive signal a check that
+    something was NOT delivered waits for. `sdk` is another server's client; `delay` delays it.
+    """
+    def wait(sdk: QStash | None = None, delay: str | None = None) -> None:
+        marker = f"/settled-{uuid.uuid4().hex[:12]}"
+        (sdk or client).message.publish(url=recorder.url + marker, body="settle", **({"delay": delay} if delay else {}))
+        recorder.wait_for(1, path=marker, timeout=10)
+
+    return wait

@@ -44,12 +44,14 @@ def test_dotenv_fills_in_but_the_environment_wins(tmp_path: Path) -> None:
     assert config.next_signing_key == DEV_NEXT_SIGNING_KEY  # empty counts as unset
 
 
+@pytest.mark.stack  # starts qstash_dev itself
 def test_custom_token_from_the_environment_is_required(tmp_path: Path) -> None:
     with QStashDevProcess(tmp_path / "q.db", env={"QSTASH_TOKEN": "team-token"}) as server:
         assert httpx.get(f"{server.url}/v2/keys", headers={"Authorization": f"Bearer {DEV_TOKEN}"}).status_code == 401
         assert httpx.get(f"{server.url}/v2/keys", headers={"Authorization": "Bearer team-token"}).status_code == 200
 
 
+@pytest.mark.stack  # starts qstash_dev itself
 def test_plain_start_uses_dotenv_and_creates_the_default_db_folder(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("QSTASH_TOKEN=dotenv-token\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("QSTASH_")}
@@ -69,6 +71,7 @@ def test_plain_start_uses_dotenv_and_creates_the_default_db_folder(tmp_path: Pat
         assert process.wait(10) == 0
 
 
+@pytest.mark.stack  # starts qstash_dev itself
 def test_busy_port_is_a_clear_error(tmp_path: Path) -> None:
     with QStashDevProcess(tmp_path / "a.db") as first:
         result = subprocess.run([sys.executable, "-m", "qstash_dev", "--port", str(first.port), "--db",

@@ -14,7 +14,8 @@ from tests.support.recorder import Recorder
 
 
 def test_sigkill_loses_no_message_and_no_schedule(
-        tmp_path: Path, recorder: Recorder, set_schedule_due: Callable[[Path, str, float], None]) -> None:
+        tmp_path: Path, recorder: Recorder, set_schedule_due: Callable[[Path, str, float], None],
+        settle: Callable[..., None]) -> None:
     server = QStashDevProcess(tmp_path / "q.db").start()
     try:
         sdk = QStash(server.token, base_url=server.url, retry=False)
@@ -43,7 +44,7 @@ def test_sigkill_loses_no_message_and_no_schedule(
         [tick] = recorder.wait_for(1, path="/tick", timeout=5)
         assert tick.header("Upstash-Schedule-Id") == schedule_id
         assert [s.schedule_id for s in sdk.schedule.list()] == [schedule_id]
-        time.sleep(0.3)
+        settle(sdk)
         assert len(recorder.received("/delayed")) == 1 and len(recorder.received("/tick")) == 1
     finally:
         server.stop()

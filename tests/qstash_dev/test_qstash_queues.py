@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from typing import Callable
 
 import pytest
 from qstash import QStash
@@ -47,10 +47,11 @@ def test_a_retrying_message_holds_its_queue_slot(client: QStash, recorder: Recor
     assert after.time >= retry.time
 
 
-def test_paused_queue_holds_messages_until_resumed(client: QStash, recorder: Recorder) -> None:
+def test_paused_queue_holds_messages_until_resumed(client: QStash, recorder: Recorder,
+                                                  settle: Callable[..., None]) -> None:
     client.queue.upsert("paused-q", parallelism=1, paused=True)
     client.message.enqueue(queue="paused-q", url=f"{recorder.url}/held", body="h")
-    time.sleep(0.4)
+    settle()
     assert recorder.received("/held") == []
     assert client.queue.get("paused-q").lag == 1
     client.queue.resume("paused-q")

@@ -17,6 +17,7 @@ from qstash.schedule import ScheduleState
 from qstash_dev.cron import next_fire_times
 from tests.support.qstash_server import QStashDevProcess
 from tests.support.recorder import Recorder
+from tests.support.stack_tier import stack_fixture
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -143,7 +144,7 @@ def test_invalid_schedule_is_a_400(api: httpx.Client, headers: dict[str, str], m
     assert response.status_code == 400 and message in response.json()["error"]
 
 
-@pytest.fixture
+@stack_fixture
 def stoppable(tmp_path: Path) -> Iterator[QStashDevProcess]:
     """A server of this test's own, to stop and start."""
     with QStashDevProcess(tmp_path / "q.db") as server:
@@ -152,7 +153,7 @@ def stoppable(tmp_path: Path) -> Iterator[QStashDevProcess]:
 
 def test_ticks_missed_while_down_fire_once_and_paused_ones_not_at_all(
         stoppable: QStashDevProcess, recorder: Recorder,
-        set_schedule_due: Callable[[Path, str, float], None]) -> None:
+        set_schedule_due: Callable[[Path, str, float], None], settle: Callable[..., None]) -> None:
     sdk = QStash(stoppable.token, base_url=stoppable.url, retry=False)
     active = sdk.schedule.create(destination=f"{recorder.url}/active", cron="* * * * *", body="a")
     paused = sdk.schedule.create(destination=f"{recorder.url}/paused", cron="* * * * *", body="p")
@@ -165,7 +166,7 @@ def test_ticks_missed_while_down_fire_once_and_paused_ones_not_at_all(
 
     [tick] = recorder.wait_for(1, path="/active", timeout=5)
     assert tick.header("Upstash-Schedule-Id") == active and tick.text() == "a"
-    time.sleep(0.5)
+    settle(sdk)
     assert len(recorder.received("/active")) == 1
     assert recorder.received("/paused") == []
     after = sdk.schedule.get(active).next_schedule_time

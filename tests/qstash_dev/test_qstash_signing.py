@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import time
 from typing import Callable
 
@@ -14,6 +12,7 @@ from qstash.errors import SignatureError
 
 from tests.support.qstash_server import QStashDevProcess
 from tests.support.recorder import RecordedRequest, Recorder
+from tests.support.signing import body_hash
 
 
 def test_receiver_accepts_the_signature_for_the_destination_url(
@@ -49,8 +48,7 @@ def test_signature_claims_are_upstashs(client: QStash, qstash: QStashDevProcess,
     assert claims["nbf"] == claims["iat"] and claims["exp"] == claims["iat"] + 300
     assert abs(claims["iat"] - delivery.time) <= 1
     assert isinstance(claims["jti"], str) and claims["jti"]
-    expected = base64.urlsafe_b64encode(hashlib.sha256(b"payload").digest()).decode()
-    assert claims["body"].rstrip("=") == expected.rstrip("=")
+    assert claims["body"].rstrip("=") == body_hash(b"payload")
 
 
 def test_each_attempt_is_signed_when_it_is_sent(

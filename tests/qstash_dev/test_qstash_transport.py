@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
@@ -10,7 +9,8 @@ from typing import Iterator
 import pytest
 
 from qstash_dev.transport import Transport, TransportError
-from tests.support.qstash_server import free_port
+from tests.support.loopback import ServerThread, free_port
+from tests.support.stack_tier import stack_fixture
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -36,16 +36,14 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
+@stack_fixture
 def server() -> Iterator[str]:
     """A keep-alive server with a short idle timeout."""
     _Handler.connections = set()
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with ServerThread(httpd) as serving:
+        yield serving.url
 
 
 def test_connection_is_reused_and_body_round_trips(server: str) -> None:

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
+from tests.support.loopback import ServerThread
+
 __all__ = ["ChatRequest", "FakeOpenAI", "Reply", "error_reply", "json_reply", "raw_reply",
            "text_reply", "tool_call_reply"]
 
@@ -116,14 +118,13 @@ class FakeOpenAI:
         self._script: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._server.block_on_close = False  # a delayed reply must not hold up stop()
-        self.port = self._server.server_port
-        self.url = f"http://127.0.0.1:{self.port}"
+        server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        server.daemon_threads = True
+        server.block_on_close = False  # a delayed reply must not hold up stop()
+        self._serving = ServerThread(server)
+        self.port = self._serving.port
+        self.url = self._serving.url
         self.base_url = self.url + "/v1"
-        # A short poll interval: stop() waits for one poll, and tests start and stop many servers.
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
 
     # -- the script --------------------------------------------------------------------------
 
@@ -178,14 +179,14 @@ class FakeOpenAI:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> FakeOpenAI:
-        self._thread.start()
+        """Serve from a daemon thread."""
+        self._serving.start()
         return self
 
     def stop(self) -> None:
+        """Stop serving; replies still waiting out their delay are dropped."""
         self._stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._serving.stop()
 
     def __enter__(self) -> FakeOpenAI:
         return self.start()

@@ -29,6 +29,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
+from tests.support.loopback import ServerThread
+
 __all__ = ["LinkedInStandIn", "StandInRequest"]
 
 SCOPES = {"openid", "profile", "w_member_social"}
@@ -123,21 +125,21 @@ class LinkedInStandIn:
     _tokens: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     _post_failures: list[tuple[int, dict[str, Any]]] = field(default_factory=list, repr=False)
     _denial: tuple[str, str] | None = field(default=None, repr=False)
-    _servers: dict[str, ThreadingHTTPServer] = field(default_factory=dict, repr=False)
+    _servers: dict[str, ServerThread] = field(default_factory=dict, repr=False)
 
     # --- lifecycle ---------------------------------------------------------------------
     def start(self) -> LinkedInStandIn:
+        """Serve both hosts, each from a daemon thread."""
         for side in ("auth", "api"):
             server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self, side))
             server.daemon_threads = True
-            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-            self._servers[side] = server
+            self._servers[side] = ServerThread(server).start()
         return self
 
     def stop(self) -> None:
+        """Stop both hosts."""
         for server in self._servers.values():
-            server.shutdown()
-            server.server_close()
+            server.stop()
 
     def __enter__(self) -> LinkedInStandIn:
         return self.start()
@@ -146,8 +148,7 @@ class LinkedInStandIn:
         self.stop()
 
     def _base(self, side: str) -> str:
-        host, port = self._servers[side].server_address[:2]
-        return f"http://{host}:{port}"
+        return self._servers[side].url
 
     @property
     def auth_base(self) -> str:

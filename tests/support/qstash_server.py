@@ -13,7 +13,6 @@ from __future__ import annotations
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,18 +20,12 @@ from pathlib import Path
 from typing import Mapping
 
 from qstash_dev.config import DEV_CURRENT_SIGNING_KEY, DEV_NEXT_SIGNING_KEY, DEV_TOKEN
+from tests.support.loopback import free_port
 
 __all__ = ["QStashDevProcess", "DEV_TOKEN", "DEV_CURRENT_SIGNING_KEY", "DEV_NEXT_SIGNING_KEY", "free_port"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 20.0
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class QStashDevProcess:

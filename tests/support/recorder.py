@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.support.loopback import ServerThread
+
 __all__ = ["Recorder", "RecordedRequest"]
 
 
@@ -105,16 +107,12 @@ class Recorder:
                 if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
                     super().handle_error(request, client_address)
 
-        self._server = Server((host, 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
+        self._serving = ServerThread(Server((host, 0), Handler)).start()
 
     @property
     def url(self) -> str:
         """Base URL, e.g. http://127.0.0.1:54321."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return self._serving.url
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -161,8 +159,7 @@ class Recorder:
 
     def close(self) -> None:
         """Stop the server."""
-        self._server.shutdown()
-        self._server.server_close()
+        self._serving.stop()
 
     def __enter__(self) -> "Recorder":
         return self

@@ -3,39 +3,23 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
-from dataclasses import replace
-from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
 import pytest
 
 from tests.support.recorder import RecordedRequest, Recorder
+from tests.support.stack_tier import stack_fixture
+from tests.support.tool_context import context_factory
 from workflows.integrations import guarded_http
 from workflows.tools.base import ToolContext
 
-NOW = datetime(2025, 3, 10, 8, 0, tzinfo=timezone.utc)
 _prefixes = itertools.count(1)
 
 
 @pytest.fixture
 def make_ctx() -> Callable[..., ToolContext]:
-    """Build a ToolContext for step 2 of run 7; keyword arguments override fields."""
-    base = ToolContext(
-        workflow_id="abc123",
-        workflow_goal="Weekly AI digest",
-        run_id=7,
-        run_started_at=datetime(2025, 3, 10, 7, 59, tzinfo=timezone.utc),
-        step_index=2,
-        dedup_id="wf-abc123-run-7-step-2",
-        owner_email="owner@example.com",
-        now=NOW,
-        allow_private_urls=True,
-    )
-
-    def build(**overrides: Any) -> ToolContext:
-        return replace(base, **overrides)
-
-    return build
+    """Build a ToolContext for step 2 of run 7 (tests/support/tool_context.py); keywords override fields."""
+    return context_factory()
 
 
 class Route:
@@ -69,7 +53,7 @@ class Route:
         return [r for r in self._recorder.requests if r.route.startswith(self.prefix + "/")]
 
 
-@pytest.fixture(scope="session")
+@stack_fixture(scope="session")
 def shared_recorder() -> Iterator[Recorder]:
     """One loopback server for the session: stopping a Recorder takes half a second."""
     with Recorder() as rec:
