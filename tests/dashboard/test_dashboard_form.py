@@ -11,7 +11,8 @@ from markupsafe import escape
 
 from extensions import db
 from models import Workflow
-from tests.dashboard.conftest import EMAIL, HTMX, add_workflow, csrf, text_of
+from tests.dashboard.conftest import EMAIL, HTMX, csrf, text_of
+from tests.support.dashboard import add_workflow
 from tests.support.recorder import Recorder
 from workflows.authoring.planning import NO_LLM_MESSAGE
 from workflows.authoring.recipes import RECIPES

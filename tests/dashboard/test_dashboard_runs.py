@@ -8,7 +8,8 @@ from datetime import timedelta
 
 from extensions import db
 from models import Approval, ApprovalStatus, Asset, Message, Run, RunStatus, RunStep, StepStatus, utcnow
-from tests.dashboard.conftest import HTMX, add_run, add_workflow, csrf, text_of
+from tests.dashboard.conftest import HTMX, csrf, text_of
+from tests.support.dashboard import add_run, add_workflow
 
 
 def _steps(now, statuses: list[str]) -> list[RunStep]:

@@ -9,7 +9,8 @@ import sqlalchemy as sa
 
 from extensions import db
 from models import Run, RunStatus, Workflow, utcnow
-from tests.dashboard.conftest import HTMX, add_run, add_workflow, csrf, statements, text_of
+from tests.dashboard.conftest import HTMX, csrf, statements, text_of
+from tests.support.dashboard import add_run, add_workflow
 
 
 def test_empty_list_offers_the_recipes(client, user):
