@@ -24,7 +24,7 @@ from flask_login import current_user
 
 from blueprints.dashboard.timeline import duration, status_word
 from blueprints.markup import markdown_html
-from blueprints.render import localtime
+from blueprints.render import localtime, viewer_zone
 from workflows.authoring import owned
 from workflows.errors import DomainError
 
@@ -39,6 +39,7 @@ def _navigation_counts() -> dict:
 
 
 bp.add_app_template_filter(localtime, "localtime")
+bp.add_app_template_global(viewer_zone, "viewer_zone")
 bp.add_app_template_filter(status_word, "status_word")
 bp.add_app_template_filter(duration, "duration")
 bp.add_app_template_filter(markdown_html, "markdown")

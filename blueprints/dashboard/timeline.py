@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 
 from models import RUN_FINISHED, Run, RunStep
 
@@ -15,6 +16,7 @@ AXIS = 1000.0  # viewBox width of a bar's track
 MIN_BAR = 4.0  # a step of a few milliseconds still shows
 
 
+@lru_cache(maxsize=64)
 def status_word(status: StrEnum | str) -> str:
     """A status as its contract word, capitalised: awaiting_approval -> "Awaiting approval"."""
     return str(getattr(status, "value", status)).replace("_", " ").capitalize()
