@@ -347,13 +347,7 @@ def login(url: str) -> httpx.Client:
 
 def time_get(client: httpx.Client, path: str, count: int) -> str:
     """p50 / p99 of `count` sequential GETs (after one that must succeed)."""
-    client.get(path).raise_for_status()
-    times = []
-    for _ in range(count):
-        started = time.perf_counter()
-        client.get(path)
-        times.append(time.perf_counter() - started)
-    return p50_p99(times)
+    return p50_p99(pages.timings(client, path, count))
 
 
 def deep_cursor(api: httpx.Client, workflow_id: str, pages: int) -> str:

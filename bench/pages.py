@@ -39,14 +39,20 @@ def seed_workflows(engine: sa.Engine, email: str, count: int, steps: list[dict[s
     return ids
 
 
-def p50_p95(client: httpx.Client, path: str, count: int) -> str:
-    """p50 / p95 of `count` sequential GETs (after one that must succeed)."""
+def timings(client: httpx.Client, path: str, count: int) -> list[float]:
+    """Seconds each of `count` sequential GETs took (after one that must succeed)."""
     client.get(path).raise_for_status()
     times = []
     for _ in range(count):
         started = time.perf_counter()
         client.get(path)
         times.append(time.perf_counter() - started)
+    return times
+
+
+def p50_p95(client: httpx.Client, path: str, count: int) -> str:
+    """p50 / p95 of `count` sequential GETs, in milliseconds."""
+    times = timings(client, path, count)
     cuts = statistics.quantiles(times, n=20, method="inclusive")
     return f"{statistics.median(times) * 1000:.1f} / {cuts[18] * 1000:.1f} ms"
 
