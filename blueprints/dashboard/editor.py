@@ -14,7 +14,7 @@ from flask_login import current_user, login_required
 
 from blueprints.common import services
 from blueprints.dashboard import bp
-from blueprints.dashboard.workflow_form import OVERLAP_LABELS, FormInvalid, FormState, StepState, input_fields, save
+from blueprints.dashboard.workflow_form import OVERLAP_LABELS, FormInvalid, FormState, StepState, save
 from blueprints.render import is_htmx, viewer_zone
 from models import Overlap, Workflow
 from workflows.authoring import owned, planning, schedule_text, trial
@@ -42,12 +42,16 @@ def _form(state: FormState, workflow: Workflow | None, errors: dict[str, str] | 
 
 def _context(state: FormState, workflow: Workflow | None, errors: dict[str, str] | None = None,
              **extra: Any) -> dict[str, Any]:
+    """What the form and its partials draw from (the step list needs all of it too)."""
     zones = _timezones() if state.timezone in _timezones() else (state.timezone, *_timezones())
-    return {"state": state, "workflow": workflow, "errors": errors or {}, "tool_options": [(name, name) for name in REGISTRY],
-            "timezone_options": [(zone, zone) for zone in zones], "overlaps": [(o.value, OVERLAP_LABELS.get(o.value, o.value)) for o in Overlap],
-            "llm_ready": services().llm is not None, "no_llm_message": planning.NO_LLM_MESSAGE,
-            "recipes": RECIPES.values(), "input_fields": input_fields, "can_try": trial.can_try,
-            "trials": {}, **extra}
+    return {
+        "state": state, "workflow": workflow, "errors": errors or {}, "trials": {},
+        "tool_options": [(name, name) for name in REGISTRY],
+        "timezone_options": [(zone, zone) for zone in zones],
+        "overlaps": [(o.value, OVERLAP_LABELS.get(o.value, o.value)) for o in Overlap],
+        "llm_ready": services().llm is not None, "no_llm_message": planning.NO_LLM_MESSAGE,
+        "recipes": RECIPES.values(), "can_try": trial.can_try, **extra,
+    }
 
 
 def _posted_workflow() -> Workflow | None:

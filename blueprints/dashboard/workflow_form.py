@@ -93,10 +93,12 @@ class StepState:
 
     @property
     def tool(self) -> Tool | None:
+        """The chosen tool (None for a name that is not one)."""
         return get_tool(self.tool_name)
 
     @property
     def fields(self) -> tuple[InputField, ...]:
+        """The chosen tool's input fields."""
         return input_fields(self.tool)
 
     @classmethod

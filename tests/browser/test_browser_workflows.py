@@ -17,7 +17,6 @@ from werkzeug.security import generate_password_hash
 from extensions import db
 from models import Asset, Run, RunStatus, RunStep, StepStatus, User, Workflow, utcnow
 from tests.browser.conftest import (
-    CHROMIUM_ARGS,  # noqa: F401 (the browser is launched by the shared fixture)
     EMAIL,
     PASSWORD,
     TIMEOUT_MS,
