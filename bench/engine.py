@@ -8,7 +8,8 @@ free loopback ports, with a fresh SQLite database in a temporary directory (or a
 PostgreSQL database, whose tables it drops again at the end), then measures: the engine's
 in-process cost per step (statements, transactions, CPU); step-to-step latency of compose runs
 against the bare queue hop and their ratio; throughput of 50 and 200 concurrent runs; API and
-dashboard latency with many runs stored; peak memory. Then it restarts the app as K workers x N
+dashboard latency with many runs stored (and the SQL statements of the dashboard's pages,
+bench/pages.py); peak memory. Then it restarts the app as K workers x N
 threads (default 2 x 8) and measures throughput and memory again. `--heavy` adds 500
 concurrent runs. It reports numbers and writes the latency chart; it asserts nothing.
 """
@@ -52,7 +53,7 @@ from models import (  # noqa: E402
     iso,  # noqa: E402
     utcnow,
 )
-from bench import approvals_page, step_cost  # noqa: E402
+from bench import approvals_page, pages, step_cost  # noqa: E402
 from bench.chart import write_cdf  # noqa: E402
 from tests.support.qstash_server import QStashDevProcess, free_port  # noqa: E402
 from tests.support.recorder import Recorder  # noqa: E402
@@ -74,10 +75,11 @@ class Sizes:
     concurrent_runs: tuple[int, ...] = (50, 200)
     throughput_steps: int = 5
     stored_runs: int = 100_000
+    workflows: int = 1_000
     requests: int = 50
 
 
-QUICK = Sizes(latency_runs=4, latency_steps=5, concurrent_runs=(10, 40), stored_runs=5_000, requests=10)
+QUICK = Sizes(latency_runs=4, latency_steps=5, concurrent_runs=(10, 40), stored_runs=5_000, workflows=100, requests=10)
 HEAVY = Sizes(concurrent_runs=(50, 200, 500))
 
 
@@ -323,10 +325,10 @@ def measure_throughput(stack: Stack, n: int, steps: int) -> list[tuple[str, str]
 def seed_runs(engine: sa.Engine, workflow_ids: list[str], count: int) -> int:
     """Bulk-insert `count` runs with copies of their workflow's steps and approvals; the first new id - 1."""
     runs, steps, approvals = Run.__table__, RunStep.__table__, Approval.__table__
-    rng, now = random.Random(12), utcnow()
+    rng, now, tag = random.Random(12), utcnow(), secrets.token_hex(4)  # tag: seeding twice stays unique
     statuses = rng.choices(list(STATUS_MIX), weights=list(STATUS_MIX.values()), k=count)
     first, ran = now - timedelta(minutes=5 * count), timedelta(seconds=20)
-    rows = [{"workflow_id": workflow_ids[i % len(workflow_ids)], "conversation_id": f"conv_bench_{i}",
+    rows = [{"workflow_id": workflow_ids[i % len(workflow_ids)], "conversation_id": f"conv_bench_{tag}_{i}",
              "trigger": Trigger.SCHEDULE, "status": RunStatus(status), "scheduled_for": at, "created_at": at,
              "started_at": at, "finished_at": None if status in ("running", "awaiting_approval") else at + ran,
              "error": "step 2 (compose) failed: bench" if status == "failed" else None,
@@ -373,13 +375,7 @@ def login(url: str) -> httpx.Client:
 
 def time_get(client: httpx.Client, path: str, count: int) -> str:
     """p50 / p99 of `count` sequential GETs (after one that must succeed)."""
-    client.get(path).raise_for_status()
-    times = []
-    for _ in range(count):
-        started = time.perf_counter()
-        client.get(path)
-        times.append(time.perf_counter() - started)
-    return p50_p99(times)
+    return p50_p99(pages.timings(client, path, count))
 
 
 def deep_cursor(api: httpx.Client, workflow_id: str, pages: int) -> str:
@@ -391,15 +387,21 @@ def deep_cursor(api: httpx.Client, workflow_id: str, pages: int) -> str:
     return cursor
 
 
-def measure_reads(stack: Stack, sizes: Sizes, exits: ExitStack) -> list[tuple[str, str]]:
-    """API and dashboard latency with `stored_runs` runs in the database."""
+def measure_reads(stack: Stack, sizes: Sizes, exits: ExitStack, db_url: str) -> list[tuple[str, str]]:
+    """API and dashboard latency with `stored_runs` runs and `workflows` workflows in the database."""
     steps = compose_steps(3) + [{"toolName": "send_email", "needsApproval": True, "toolInput": {
         "to": "team@example.com", "subject": "Weekly digest", "body": "{{ steps[2].output.text }}"}}]
     wids = [create_workflow(stack.api, f"bench: stored runs {i}", steps, schedule="0 9 1 1 *") for i in range(4)]
+    count = pages.statement_counter(db_url, EMAIL, PASSWORD)
+    with stack.engine.connect() as conn:  # before seeding: the pages of what the runs above left
+        few = {path: count(path) for _, path in pages.page_paths(wids[0], conn.scalar(sa.select(sa.func.max(Run.id))))}
     started = time.time()
-    floor = seed_runs(stack.engine, wids, sizes.stored_runs)
+    extra = pages.seed_workflows(stack.engine, EMAIL, sizes.workflows - len(wids), steps)
+    floor = seed_runs(stack.engine, wids, sizes.stored_runs - len(extra) * pages.RUNS_EACH)
+    seed_runs(stack.engine, extra, len(extra) * pages.RUNS_EACH)
     seeded = time.time() - started
-    cursor = deep_cursor(stack.api, wids[0], int(sizes.stored_runs / len(wids) * 0.9 / 200))
+    heavy = sizes.stored_runs - len(extra) * pages.RUNS_EACH
+    cursor = deep_cursor(stack.api, wids[0], int(heavy / len(wids) * 0.9 / 200))
     session = login(stack.url)
     exits.callback(session.close)
     api = [("GET /api/workflows", "/api/workflows"),
@@ -408,12 +410,15 @@ def measure_reads(stack: Stack, sizes: Sizes, exits: ExitStack) -> list[tuple[st
            ("GET /api/runs/<id>", f"/api/runs/{floor + sizes.stored_runs // 2}"),
            ("GET /api/approvals?status=pending", "/api/approvals?status=pending")]
     pending = sizes.stored_runs * STATUS_MIX["awaiting_approval"] // 100
-    return [(f"{sizes.stored_runs:,} runs seeded (4 workflows x 4 steps, mixed statuses, ~{pending:,} pending "
-             "approvals)", f"in {seeded:.1f} s"), (f"latency p50 / p99 ({sizes.requests} requests each)", "")] + [
+    return [(f"{sizes.stored_runs:,} runs and {sizes.workflows:,} workflows seeded (4 x 4 steps with "
+             f"{heavy:,} runs, {len(extra)} with {pages.RUNS_EACH} each; "
+             f"mixed statuses, ~{pending:,} pending approvals)", f"in {seeded:.1f} s"),
+            (f"latency p50 / p99 ({sizes.requests} requests each)", "")] + [
         (f"  {name}", time_get(stack.api, path, sizes.requests)) for name, path in api] + [
         (f"  dashboard page {path} (session)", time_get(session, path, sizes.requests)) for path in ("/", "/approvals")
     ] + approvals_page.rows(session, stack.env["DATABASE_URL"], stack.env["SECRET_KEY"], EMAIL, PASSWORD,
-                            sizes.requests)
+                            sizes.requests) + \
+        pages.measure(session, few, count, wids[0], floor + sizes.stored_runs // 2, sizes.requests)
 
 
 def children(pid: int) -> list[int]:
@@ -505,7 +510,7 @@ def main() -> None:
         stack = start_stack(tmp, db_url, engine, exits, 1, 16)
         rows = step_cost.measure(db_url)
         rows += measure_latency(stack, sizes, tmp, args.chart) + measure_throughputs(stack, sizes)
-        rows += measure_reads(stack, sizes, exits) + measure_memory(stack)
+        rows += measure_reads(stack, sizes, exits, db_url) + measure_memory(stack)
         start_app(stack, tmp, args.workers, args.threads, exits)
         rows += measure_throughputs(stack, sizes) + measure_memory(stack)[:1]
     memory = Path("/proc/meminfo").read_text().split("\n", 1)[0].split()[1]

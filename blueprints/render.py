@@ -29,15 +29,12 @@ def viewer_zone() -> ZoneInfo:
     return ZoneInfo("UTC")
 
 
-def localtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A timestamp in the viewer's zone, e.g. "2026-12-01 09:00 CET" (the `localtime` filter)."""
+def localtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M", zone: ZoneInfo | None = None) -> str:
+    """A timestamp in the viewer's zone, e.g. "2026-12-01 09:00 CET" (the `localtime` filter).
+
+    A template that shows hundreds of times passes `zone=viewer_zone()`, looked up once.
+    """
     if value is None:
         return ""
-    local = value.astimezone(viewer_zone())
+    local = value.astimezone(zone or viewer_zone())
     return f"{local.strftime(fmt)} {local.tzname()}"
-
-
-def status_word(value: object) -> str:
-    """A status as its contract word, capitalised: "awaiting_approval" → "Awaiting approval"."""
-    raw = str(getattr(value, "value", value) or "")
-    return raw.replace("_", " ").capitalize()

@@ -2,22 +2,35 @@
 
 Module map:
 
-- `workflows`  the workflows list (`/`)
+- `workflows`  the workflows list (`/`) and a workflow's page with its actions
+- `editor`     the New workflow / Edit form and its fragments (steps, Plan with AI, Test step,
+               the schedule described live)
+- `runs`       every run (`/runs`) and a run's page (`/runs/<id>`) with its self-updating timeline
 - `approvals`  the approvals inbox (`/approvals`): inline decisions, Edit & approve, History,
                the pending badge
 - `approval_links`  the emailed approval link (`/approvals/<token>`): GET shows, POST decides
 - `settings`   account settings: password, email, notifications, time zone, API tokens
 - `mailbox`    the dev mailbox (`/dev/mailbox`, development only)
 - `health`     `/healthz` and the favicon
+
+Helpers (no views): `workflow_form` (the form read into the API's shape), `timeline` (status
+words, durations, a run's bars).
 """
 from __future__ import annotations
 
-from flask import Blueprint
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, render_template, request
 from flask_login import current_user
 
-from blueprints.render import localtime, status_word
+from blueprints.dashboard.timeline import duration, status_word
+from blueprints.markup import markdown_html
+from blueprints.render import localtime, viewer_zone
 from workflows.authoring import owned
 from workflows.authoring.proposals import present, time_left
+from workflows.errors import DomainError
 
 bp = Blueprint("dashboard", __name__)
 
@@ -30,9 +43,40 @@ def _navigation_counts() -> dict:
 
 
 bp.add_app_template_filter(localtime, "localtime")
+bp.add_app_template_global(viewer_zone, "viewer_zone")
 bp.add_app_template_filter(status_word, "status_word")
 bp.add_app_template_global(present, "present_proposal")
 bp.add_app_template_global(time_left, "time_left")
+bp.add_app_template_filter(duration, "duration")
+bp.add_app_template_filter(markdown_html, "markdown")
+
+
+@bp.app_template_filter("pretty_json")
+def _pretty_json(value: Any) -> str:
+    """A JSON value laid out to read (escaped by the template like any text)."""
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+@bp.app_template_global()
+def url_with(**changes: Any) -> str:
+    """This page's URL with some query parameters changed (None or "" removes one): pagers, filters."""
+    args = request.args.to_dict()
+    for key, value in changes.items():
+        if value in (None, ""):
+            args.pop(key, None)
+        else:
+            args[key] = value
+    return request.path + ("?" + urlencode(args) if args else "")
+
+
+@bp.errorhandler(DomainError)
+def _domain_error(error: DomainError):  # type: ignore[no-untyped-def]
+    """A domain error on a page (another user's workflow, a bad cursor) as a readable error page."""
+    titles = {400: "Bad request", 404: "Not found", 409: "Conflict", 422: "Invalid", 503: "Unavailable"}
+    return render_template("error.html", code=error.status, title=titles.get(error.status, "Error"),
+                           message=error.message), error.status
 
 # The views register themselves on `bp` when imported.
-from blueprints.dashboard import approval_links, approvals, health, mailbox, settings, workflows  # noqa: E402,F401
+from blueprints.dashboard import (  # noqa: E402,F401
+    approval_links, approvals, editor, health, mailbox, runs, settings, workflows,
+)

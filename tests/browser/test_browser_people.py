@@ -14,7 +14,8 @@ from playwright.sync_api import Page, expect
 from extensions import db
 from models import Approval, ApprovalStatus, Outbox
 from tests.browser.conftest import EMAIL, document_survived, mark_document, screenshot
-from tests.support.approvals import RecordingQueue, seed
+from tests.support.approvals import seed
+from tests.support.memory_queue import MemoryQueue
 from workflows.engine import outbox
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -22,10 +23,10 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2, "i
 
 
 @pytest.fixture(autouse=True)
-def queue(app) -> Iterator[RecordingQueue]:
+def queue(app) -> Iterator[MemoryQueue]:
     """Decisions publish their resume message to a recording queue, not to a QStash."""
     services = app.extensions["stepwise"]
-    real, services.queue = services.queue, RecordingQueue()
+    real, services.queue = services.queue, MemoryQueue()
     yield services.queue
     services.queue = real
 

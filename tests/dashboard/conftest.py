@@ -1,21 +1,35 @@
-"""The people side of the dashboard through the Flask test client: approvals, emailed links,
-settings, the dev mailbox. QStash is a recording double here (the engine has its own tests)."""
+"""Dashboard tests through the Flask test client: logged-in users, QStash and mail as in-memory
+doubles, seeds written straight into the database.
+
+Page tests only need to see what would be published or scheduled; tests/engine/ drives the
+same pages against the real qstash_dev (test_engine_dashboard.py) and a real SMTP server
+(test_engine_mail.py).
+"""
 from __future__ import annotations
 
+import re
+from contextlib import contextmanager
+from typing import Any, Iterator
+
 import pytest
+from sqlalchemy import event
 
+from extensions import db
 from tests.conftest import csrf_from
-from tests.support.approvals import RecordingQueue
 from tests.support.mail import RecordingMailer
+from tests.support.memory_queue import MemoryQueue
+from workflows.integrations import accounts
 
-HX = {"HX-Request": "true"}
+EMAIL = "ada@example.com"
+HTMX = HX = {"HX-Request": "true"}
 
 
 @pytest.fixture
-def queue(app) -> RecordingQueue:
-    recording = RecordingQueue()
-    app.extensions["stepwise"].queue = recording
-    return recording
+def queue(app) -> MemoryQueue:
+    """The app's queue, swapped for the in-memory one."""
+    memory = MemoryQueue()
+    app.extensions["stepwise"].queue = memory
+    return memory
 
 
 @pytest.fixture
@@ -28,12 +42,52 @@ def mailer(app) -> RecordingMailer:
 
 
 @pytest.fixture
-def ada(auth, queue):
-    """Ada, registered and logged in through the forms."""
-    auth.register("ada@example.com", "correct-horse-1")
-    return "ada@example.com"
+def user(app, auth) -> int:
+    """Ada, registered and logged in through the forms; her id."""
+    auth.register(EMAIL)
+    with app.app_context():
+        return accounts.user_by_email(EMAIL).id
 
 
-def token_of(client, path: str = "/settings") -> str:
-    """A CSRF token from a page of the logged-in client."""
+@pytest.fixture
+def ada(auth, queue) -> str:
+    """Ada, registered and logged in through the forms; her email."""
+    auth.register(EMAIL, "correct-horse-1")
+    return EMAIL
+
+
+@pytest.fixture
+def other_user(app) -> int:
+    """Bob, who must never see Ada's things."""
+    with app.app_context():
+        return accounts.create_user("bob@example.com", "correct-horse-1").id
+
+
+def csrf(client, path: str = "/settings") -> str:
+    """A CSRF token of the logged-in session."""
     return csrf_from(client.get(path).get_data(as_text=True))
+
+
+token_of = csrf
+
+
+def text_of(html: str) -> str:
+    """The visible text of a page, tags stripped and spaces collapsed (for phrase assertions)."""
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+@contextmanager
+def statements(app) -> Iterator[list[str]]:
+    """Every SQL statement the app sends while the block runs."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

@@ -34,19 +34,3 @@ def seed(owner_email: str, tool: str = "linkedin_post", *, instruction: str | No
     db.session.add_all([workflow, run, step, approval])
     db.session.commit()
     return approval.id, run.id, workflow.id
-
-
-class RecordingQueue:
-    """A Queue double that records publishes (page tests need no QStash)."""
-
-    def __init__(self) -> None:
-        self.published: list[Any] = []
-
-    def publish(self, message: Any) -> str:
-        self.published.append(message)
-        return f"msg_{len(self.published)}"
-
-    def upsert_schedule(self, *args: Any) -> None: ...
-    def delete_schedule(self, *args: Any) -> None: ...
-    def pause_schedule(self, *args: Any) -> None: ...
-    def resume_schedule(self, *args: Any) -> None: ...

@@ -5,7 +5,11 @@ Module map:
 - `definitions`   validation of goals, schedules, timezones, overlap and steps (StepSpec)
 - `editing`       create, change and delete workflows (QStash first, then the database)
 - `planning`      the model proposes steps for a goal, validated like hand-written ones
-- `owned`         the caller's workflow / run / approval, else NotFound; every list
+- `owned`         the caller's workflow / run / approval, else NotFound; every list (the last
+                  runs of a page of workflows in one statement)
+- `recipes`       complete workflows to start from, runnable without a model
+- `schedule_text` a schedule in words (cron-descriptor) and its next runs
+- `trial`         "Test step": a read-only tool run now from the form, nothing stored
 - `pagination`    keyset pagination with an opaque cursor
 - `serialize`     the JSON shapes of the API
 - `proposals`     what a step proposes, arranged to read (post, email, webhook), and time left

@@ -143,6 +143,24 @@ def _spec(raw: dict[str, Any]) -> StepSpec:
     )
 
 
+def workflow_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every problem of a workflow body as (field, message) pairs, for a form that shows them all.
+
+    The same checks as create and update; a form calls this first, then saves through them.
+    """
+    problems: list[tuple[str, str]] = []
+    for name, check in (("goal", check_goal), ("schedule", check_schedule),
+                        ("timezone", check_timezone), ("overlap", check_overlap)):
+        try:
+            check(data.get(name))
+        except (Invalid, Malformed) as exc:
+            problems.append((exc.field or name, exc.message))
+    steps = data.get("steps")
+    if not isinstance(steps, list):
+        return [*problems, ("steps", "steps must be a list")]
+    return problems + step_problems(steps)
+
+
 def step_problems(steps: list[Any]) -> list[tuple[str, str]]:
     """Every problem of a list of steps as (field, message) pairs; the planner repairs with them."""
     return [(field, message) for field, message, _ in _problems(steps)]

@@ -104,6 +104,36 @@ def update_workflow(services: Services, workflow: Workflow, data: Any) -> Workfl
     return workflow
 
 
+def duplicate_workflow(services: Services, workflow: Workflow) -> Workflow:
+    """A paused copy ("Copy of …"): same steps, schedule, timezone and overlap; runs only once resumed.
+
+    Paused, because two workflows firing the same steps on the same ticks is never what the
+    person who pressed "Duplicate" wanted; the copy's QStash schedule exists and is paused.
+    """
+    goal = f"Copy of {workflow.goal}"[: definitions.MAX_GOAL]
+    copy = Workflow(id=new_workflow_id(), owner_id=workflow.owner_id, goal=goal, schedule=workflow.schedule,
+                    timezone=workflow.timezone, overlap=workflow.overlap, paused=True)
+    copy.steps = [WorkflowStep(index=s.index, tool_name=s.tool_name, tool_input=s.tool_input,
+                               instruction=s.instruction, needs_approval=s.needs_approval) for s in workflow.steps]
+    db.session.rollback()  # no transaction open while QStash is called
+    if copy.schedule:
+        copy.qstash_schedule_id = schedules.register(services, copy.id, copy.schedule, copy.timezone)
+        try:
+            services.queue.pause_schedule(copy.qstash_schedule_id)
+        except Exception:
+            _quietly(services.queue.delete_schedule, copy.qstash_schedule_id)
+            raise
+    db.session.add(copy)
+    try:
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        if copy.qstash_schedule_id:
+            _quietly(services.queue.delete_schedule, copy.qstash_schedule_id)
+        raise
+    return copy
+
+
 def delete_workflow(services: Services, workflow: Workflow) -> None:
     """Delete the QStash schedule first (503 leaves everything), then the workflow and its runs."""
     schedule_id = workflow.qstash_schedule_id

@@ -5,18 +5,30 @@ indistinguishable from a missing one (404), and `?status=` is checked in one pla
 """
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from enum import StrEnum
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import contains_eager, selectinload
 
 from extensions import db
-from models import Approval, ApprovalStatus, Run, RunStatus, Workflow
+from models import Approval, ApprovalStatus, Asset, Message, Run, RunStatus, Workflow
 from workflows.authoring.pagination import Page, paginate
 from workflows.errors import Invalid, NotFound
 
 Row = TypeVar("Row", Workflow, Run, Approval)
+LIKE_SPECIALS = re.compile(r"[\\%_]")
+
+
+class RecentRun(NamedTuple):
+    """One square of a workflow's strip of recent runs (status as its plain value: a page draws
+    hundreds of squares, and reading an enum member's value costs more than the rest)."""
+
+    id: int
+    status: str
+    created_at: datetime
 
 
 def _owned(model: type[Row], owner_id: int) -> sa.Select:
@@ -61,9 +73,53 @@ def check_status(value: str | None, statuses: type[StrEnum]) -> str | None:
     return value
 
 
-def workflows_for(owner_id: int, limit: int = 50, cursor: str | None = None) -> Page:
-    """The owner's workflows, newest first."""
-    return paginate(_owned(Workflow, owner_id), [Workflow.created_at, Workflow.id], limit, cursor)
+def workflows_for(owner_id: int, limit: int = 50, cursor: str | None = None, search: str | None = None) -> Page:
+    """The owner's workflows, newest first; `search` keeps those whose goal contains it."""
+    query = _owned(Workflow, owner_id)
+    if search and search.strip():
+        pattern = "%" + LIKE_SPECIALS.sub(r"\\\g<0>", search.strip()) + "%"
+        query = query.where(Workflow.goal.ilike(pattern, escape="\\"))
+    return paginate(query, [Workflow.created_at, Workflow.id], limit, cursor)
+
+
+def recent_runs(workflow_ids: list[str], count: int = 30) -> dict[str, list[RecentRun]]:
+    """The last `count` runs of each workflow, newest first, in ONE statement for a whole page.
+
+    One small LIMIT query per workflow joined by UNION ALL: each walks the workflow's index
+    backwards and stops after `count` rows, however long its history is (a window function over
+    all runs would read every one).
+    """
+    if not workflow_ids:
+        return {}
+    columns = (Run.id, Run.workflow_id, Run.status, Run.created_at)
+    parts = [sa.select(*columns).where(Run.workflow_id == wid).order_by(Run.id.desc()).limit(count)
+             .subquery().select() for wid in workflow_ids]
+    found: dict[str, list[RecentRun]] = {wid: [] for wid in workflow_ids}
+    for row in db.session.execute(sa.union_all(*parts) if len(parts) > 1 else parts[0]):
+        found[row.workflow_id].append(RecentRun(row.id, str(row.status), row.created_at))
+    for runs in found.values():
+        runs.sort(key=lambda run: run.id, reverse=True)
+    return found
+
+
+def all_runs_for(owner_id: int, status: str | None = None, limit: int = 50, cursor: str | None = None) -> Page:
+    """Every run of every one of the owner's workflows, newest first, optionally of one status."""
+    status = check_status(status, RunStatus)
+    query = _owned(Run, owner_id).options(contains_eager(Run.workflow))
+    if status:
+        query = query.where(Run.status == status)
+    return paginate(query, [Run.id], limit, cursor)
+
+
+def run_assets(run_id: int) -> list[Asset]:
+    """The assets of a run (of an owned run: look the run up first), in order."""
+    return list(db.session.scalars(sa.select(Asset).where(Asset.run_id == run_id).order_by(Asset.id)))
+
+
+def run_conversation(conversation_id: str) -> list[Message]:
+    """A run's conversation with the model, in order."""
+    return list(db.session.scalars(
+        sa.select(Message).where(Message.conversation_id == conversation_id).order_by(Message.position)))
 
 
 def runs_for(owner_id: int, workflow_id: str, status: str | None = None, limit: int = 50,

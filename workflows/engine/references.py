@@ -243,3 +243,17 @@ def _template_errors(source: str, own_index: int) -> list[str]:
         if name.name == "steps" and name.ctx == "load" and id(name) not in indexed:
             messages.append(NOT_LITERAL)
     return list(dict.fromkeys(messages))
+
+
+def uses_steps(value: Any) -> bool:
+    """True when a template inside `value` reads `steps` (earlier outputs exist only in a run)."""
+    for _, source in _strings(value, ""):
+        if not is_template(source):
+            continue
+        try:
+            ast = _env.parse(source)
+        except TemplateSyntaxError:
+            continue  # rendering names the syntax error
+        if any(name.name == "steps" for name in ast.find_all(nodes.Name)):
+            return True
+    return False

@@ -43,12 +43,16 @@ def register(services: Services, workflow_id: str, schedule: str, timezone: str)
     return sid
 
 
+def next_times(schedule: str, timezone: str, now: datetime, count: int = 5) -> list[datetime]:
+    """The next fire times of a cron in a zone, under the shared DST rule (aware, in that zone)."""
+    return next_fire_times(schedule, timezone, now, count)
+
+
 def next_runs(workflow: Workflow, now: datetime, count: int = 5) -> list[str]:
     """The next fire times, ISO 8601 with the offset of the workflow's timezone."""
     if not workflow.schedule:
         return []
-    times = next_fire_times(workflow.schedule, workflow.timezone, now, count)
-    return [t.isoformat() for t in times]
+    return [t.isoformat() for t in next_times(workflow.schedule, workflow.timezone, now, count)]
 
 
 def tick_time(schedule: str, timezone: str, delivered_at: datetime) -> datetime:
