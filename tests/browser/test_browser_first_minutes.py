@@ -28,7 +28,9 @@ def stack_page(browser: Browser, make_stack) -> Iterator[tuple[Page, Console]]: 
     """A desktop page on a freshly built stack; the test fails if any page logged an error."""
     stack = make_stack()
     console = Console()
-    context = browser.new_context(base_url=stack.url, viewport={"width": 1280, "height": 800})
+    # A newcomer in Berlin: times on the pages are shown in the browser's zone.
+    context = browser.new_context(base_url=stack.url, viewport={"width": 1280, "height": 800},
+                                  timezone_id="Europe/Berlin")
     context.set_default_timeout(TIMEOUT_MS)
     context.on("response", console.on_response)
     context.on("console", console.on_console)
@@ -67,6 +69,7 @@ def test_register_recipe_create_run_approve_by_email_and_see_it_completed(stack_
     run_url = page.url
     # The run page updates by itself: the approval step is reached without a reload.
     expect(page.locator("#run-status")).to_have_text("Awaiting approval", timeout=20_000)
+    expect(page.get_by_text(re.compile(r"started \d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)? CET"))).to_be_visible()
     screenshot(page, ARTIFACTS, "4-run-waiting")
 
     page.goto("/dev/mailbox")
