@@ -123,12 +123,15 @@ def reset_request():
     form = ResetRequestForm()
     if form.validate_on_submit():
         try:
-            profile.request_password_reset(services(), form.email.data)
+            link = profile.request_password_reset(services(), form.email.data)
         except Invalid as error:
             _attach(form, error)
         else:
+            # In development with no mail server the email can only sit in the outbox, and the dev
+            # mailbox needs the very login that was forgotten: show the link here instead.
+            dev_link = link if services().mailer is None and not services().settings.production else None
             return render_template("auth/reset_sent.html", email=form.email.data.strip(),
-                                   mail_configured=services().mailer is not None)
+                                   mail_configured=services().mailer is not None, dev_link=dev_link)
     status = 422 if form.errors else 200
     return render_template("auth/reset_request.html", form=form), status
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 from flask import render_template, request
@@ -21,9 +22,15 @@ def page_or_fragment(page: str, fragment: str, **context: Any) -> str:
     return render_template(fragment if is_htmx() else page, **context)
 
 
+def browser_zone_name() -> str | None:
+    """The browser's zone as static/app.js stored it in the `tz` cookie (older pages %-encoded it)."""
+    raw = request.cookies.get("tz")
+    return unquote(raw) if raw else None
+
+
 def viewer_zone() -> ZoneInfo:
     """The zone to show times in: the user's setting, else the browser's (`tz` cookie), else UTC."""
-    for name in (getattr(current_user, "timezone", None), request.cookies.get("tz")):
+    for name in (getattr(current_user, "timezone", None), browser_zone_name()):
         if name and known_timezone(name):
             return ZoneInfo(name)
     return ZoneInfo("UTC")

@@ -7,7 +7,7 @@ from flask_login import current_user, login_required
 
 from blueprints.common import services
 from blueprints.dashboard import bp
-from blueprints.render import is_htmx, page_or_fragment
+from blueprints.render import browser_zone_name, is_htmx, page_or_fragment
 from models import utcnow
 from workflows.authoring.definitions import timezone_names
 from workflows.engine import sending
@@ -36,7 +36,7 @@ def _settings_context(**extra: object) -> dict:
 
 
 def _zone_choices() -> list[tuple[str, str]]:
-    browser = request.cookies.get("tz") or "unknown; UTC meanwhile"
+    browser = browser_zone_name() or "unknown; UTC meanwhile"
     return [("", f"Your browser's ({browser})")] + [(zone, zone) for zone in timezone_names()]
 
 

@@ -28,7 +28,8 @@ def test_login_page_offers_forgot_password(client):
     assert '<a href="/auth/reset">Forgot password?</a>' in html
 
 
-def test_the_answer_is_the_same_whether_or_not_the_account_exists(app, auth, client):
+def test_the_answer_is_the_same_whether_or_not_the_account_exists(app, auth, client, mailer):
+    # With a mail server configured (as in production): nothing on the page tells the two apart.
     auth.register()
     auth.logout()
     known, unknown = _ask(client, "ada@example.com"), _ask(client, "nobody@example.com")
@@ -88,3 +89,21 @@ def test_reset_requests_are_throttled_like_logins(app, client):
         assert _ask(client, "someone@example.com").status_code == 200
     response = _ask(client, "someone@example.com")
     assert response.status_code == 422 and "Too many reset requests" in response.get_data(as_text=True)
+
+
+def test_in_development_without_a_mail_server_the_page_shows_the_link_the_email_carries(app, auth, client):
+    """Nobody could read the email (the dev mailbox needs the forgotten login), so the page shows it."""
+    auth.register()
+    auth.logout()
+    html = _ask(client, "ada@example.com").get_data(as_text=True)
+    link = re.search(r'href="http://[^"]+(/auth/reset/[^"]+)" id="dev-reset-link"', html)
+    assert link and link.group(1) == _reset_path(app)
+    assert 'id="dev-reset-link"' not in _ask(client, "nobody@example.com").get_data(as_text=True)
+    assert client.get(link.group(1)).status_code == 200  # the link works
+
+
+def test_with_a_mail_server_the_link_is_never_on_the_page(app, auth, client, mailer):
+    auth.register()
+    auth.logout()
+    html = _ask(client, "ada@example.com").get_data(as_text=True)
+    assert 'id="dev-reset-link"' not in html and "/auth/reset/" not in html

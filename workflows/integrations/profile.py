@@ -119,8 +119,12 @@ def _fingerprint(user: User) -> str:
     return hashlib.sha256(user.password_hash.encode()).hexdigest()[:20]
 
 
-def request_password_reset(services: Services, email: str) -> None:
-    """Mail a reset link if an account has this address; the caller answers the same either way."""
+def request_password_reset(services: Services, email: str) -> str | None:
+    """Mail a reset link if an account has this address; the caller answers the same either way.
+
+    Returns the link (None when no account has the address), for the one page allowed to show
+    it: development without a mail server, where nobody could read the email otherwise.
+    """
     address = (email or "").strip().lower()
     if not address:
         raise Invalid("Enter your email address.", field="email")
@@ -128,13 +132,16 @@ def request_password_reset(services: Services, email: str) -> None:
     accounts.throttle(address, "reset", now, field="email", what="reset requests")
     db.session.add(LoginAttempt(email=address, kind="reset", created_at=now))
     user = accounts.user_by_email(address)
+    link = None
     if user is not None:
         token = signed_links.make(services.settings.secret_key, signed_links.PASSWORD_RESET,
                                   {"u": user.id, "p": _fingerprint(user)})
+        link = services.url(f"/auth/reset/{token}")
         outbox.queue_rendered(f"reset-{user.id}-{secrets.token_hex(8)}", user, "password_reset",
                               "Reset your Stepwise password", to=user.email,
-                              link=services.url(f"/auth/reset/{token}"), minutes=RESET_MAX_AGE // 60)
+                              link=link, minutes=RESET_MAX_AGE // 60)
     sending.commit_and_send(services)
+    return link
 
 
 def reset_link_user(services: Services, token: str) -> User:
