@@ -36,6 +36,13 @@ def _budget_emails(stack) -> list[Outbox]:
         return rows
 
 
+def _workflow_row(stack, workflow_id: str) -> Workflow:
+    with stack.db():
+        row = db.session.get(Workflow, workflow_id)
+        db.session.expunge(row)
+        return row
+
+
 def _dedup_ids(stack, run_id: int) -> list[str]:
     with stack.db():
         return list(db.session.scalars(sa.select(PendingPublish.dedup_id).where(PendingPublish.run_id == run_id)
@@ -65,12 +72,14 @@ def test_a_write_step_over_budget_pauses_run_and_workflow_then_resumes_once_rais
 
     shown = stack.api("GET", f"/api/workflows/{workflow['id']}").json()
     assert shown["paused"] is True and shown["nextRuns"] == []
-    assert eventually(lambda: _schedule(stack, workflow["id"]).paused, what="the QStash schedule to be paused")
+    # QStash is told right after the pause's commit; the flag is cleared once it agreed (nothing left for the sweep).
+    eventually(lambda: _workflow_row(stack, workflow["id"]).schedule_out_of_sync is False,
+               what="the schedule to be synced")
+    assert _schedule(stack, workflow["id"]).paused is True
     [email] = _budget_emails(stack)
     assert email.to == "owner@example.com" and "Paused by the cost guard" in email.subject
     assert f"{stack.url}/workflows/{workflow['id']}" in email.text and "Raise the budget" in email.text
-    with stack.db():
-        assert db.session.get(Workflow, workflow["id"]).active_run_id is None  # the slot is free
+    assert _workflow_row(stack, workflow["id"]).active_run_id is None  # the paused run holds no slot
 
     refused = stack.api("POST", f"/api/runs/{run_id}/resume")
     assert refused.status_code == 409 and refused.json()["error"].startswith("Raise the budget first")

@@ -120,7 +120,7 @@ _OUT_OF_SYNC = sa.select(_workflows.c.paused, _workflows.c.qstash_schedule_id).w
 # Cleared only if `paused` is still what QStash was told: an owner's Pause or Resume in between
 # sets the flag again (workflows/authoring/editing.py), and the next sweep applies it.
 _IN_SYNC = sa.update(_workflows).where(
-    _workflows.c.id == sa.bindparam("workflow_id"), _workflows.c.paused == sa.bindparam("paused")).values(
+    _workflows.c.id == sa.bindparam("workflow_id"), _workflows.c.paused == sa.bindparam("b_paused")).values(
     schedule_out_of_sync=False)
 
 
@@ -137,7 +137,7 @@ def sync_schedule(services: Services, workflow_id: str) -> bool:
         except Unavailable as exc:
             log.warning("schedule of workflow %s not synced, the sweep will retry: %s", workflow_id, exc)
             return False
-    connection().execute(_IN_SYNC, {"workflow_id": workflow_id, "paused": row.paused})
+    connection().execute(_IN_SYNC, {"workflow_id": workflow_id, "b_paused": row.paused})
     db.session.commit()
     return True
 
