@@ -5,12 +5,23 @@ own, the run goes on; a LinkedIn post whose outcome is unknown needs the owner's
 """
 from __future__ import annotations
 
-import sqlalchemy as sa
+import json
+import re
 
+import sqlalchemy as sa
+from qstash import QStash
+
+from config import Settings
 from extensions import db
 from models import Outbox, PendingPublish
+from tests.conftest import AuthActions, csrf_from
 from tests.engine.conftest import compose
+from tests.support.qstash_server import free_port
+from tests.support.waiting import eventually
+from workflows.engine.queue_client import QStashQueue
 from workflows.integrations import linkedin
+
+HTMX = {"HX-Request": "true"}
 
 
 def _workflow(stack, recorder) -> dict:
@@ -92,3 +103,55 @@ def test_a_linkedin_post_of_unknown_outcome_is_retried_only_once_checked(make_st
     run = stack.wait_run(run_id)
     assert run["status"] == "completed", run
     assert len(standin.posts) == 1 and run["steps"][0]["attempts"] == 2
+
+
+def _session(stack):
+    """A test client of the served app, logged in as the stack's owner through the form."""
+    client = stack.app.test_client()
+    assert AuthActions(client).login("owner@example.com").status_code == 302
+    return client
+
+
+def _dlq(stack) -> dict[str, int]:
+    """QStash's DLQ as the SDK lists it: dlq id -> the run its step message names."""
+    messages = QStash(stack.qstash.token, base_url=stack.qstash.url).dlq.list().messages
+    return {m.dlq_id: json.loads(m.body)["runId"] for m in messages}
+
+
+def test_undeliverable_step_messages_from_qstashs_dlq_are_retried_and_discarded(make_stack, recorder):
+    stack = make_stack(STEP_RETRIES=0)  # QStash gives up after the first 503
+    recorder.respond("/hook", status=503, times=1)
+    recorder.respond("/other", status=503, times=1)
+    workflow = _workflow(stack, recorder)
+    other = stack.create_workflow(goal="Other hook", steps=[
+        {"toolName": "http_request", "toolInput": {"url": recorder.url + "/other", "json": {}}, "needsApproval": False}])
+    run_id, other_run = stack.run_now(workflow["id"]), stack.run_now(other["id"])
+    assert stack.wait_run(run_id)["status"] == stack.wait_run(other_run)["status"] == "failed"
+    dead = eventually(lambda: _dlq(stack), until=lambda found: len(found) == 2, what="both messages in the DLQ")
+    mine = next(dlq_id for dlq_id, run in dead.items() if run == run_id)
+    theirs = next(dlq_id for dlq_id, run in dead.items() if run == other_run)
+
+    client = _session(stack)
+    section = client.get(f"/workflows/{workflow['id']}/undeliverable", headers=HTMX).get_data(as_text=True)
+    assert re.findall(r'<tr id="dlq-([^"]+)">', section) == [mine]  # only this workflow's
+    assert "503" in section and ">Retry<" in section
+    token = csrf_from(client.get(f"/workflows/{workflow['id']}").get_data(as_text=True))
+    retried = client.post(f"/workflows/{workflow['id']}/undeliverable/{mine}/retry", headers=HTMX,
+                          data={"csrf_token": token}).get_data(as_text=True)
+    assert f"Run #{run_id} runs again from step 2." in retried
+    assert stack.wait_run(run_id)["status"] == "completed"
+    assert mine not in _dlq(stack)
+
+    discarded = client.post(f"/workflows/{other['id']}/undeliverable/{theirs}/discard", headers=HTMX,
+                            data={"csrf_token": token}).get_data(as_text=True)
+    assert "Discarded the message." in discarded and _dlq(stack) == {}
+    assert stack.run(other_run)["status"] == "failed"  # discarding leaves the run as it was
+
+
+def test_the_workflow_page_stands_when_qstash_is_down(stack):
+    workflow = stack.create_workflow(goal="Still here", steps=[compose("x")])
+    client = _session(stack)
+    stack.services.queue = QStashQueue(Settings(qstash_url=f"http://127.0.0.1:{free_port()}"))
+    assert client.get(f"/workflows/{workflow['id']}").status_code == 200
+    section = client.get(f"/workflows/{workflow['id']}/undeliverable", headers=HTMX).get_data(as_text=True)
+    assert "Undeliverable messages could not be loaded: QStash at http://127.0.0.1:" in section

@@ -58,9 +58,9 @@ def outcome_unknown(step: RunStep) -> str | None:
     return OUTCOME_WHERE.get(tool.name, "the destination")
 
 
-def retry_run(services: Services, run: Run, confirmed: bool = False) -> None:
-    """Send a failed run on from its failed step; Conflict when it is not failed, or the failed
-    step's effect may have happened and the owner has not confirmed they checked."""
+def retry_run(services: Services, run: Run, confirmed: bool = False) -> int:
+    """Send a failed run on from its failed step (returns its index); Conflict when the run is not
+    failed, or the failed step's effect may have happened and the owner has not said they checked."""
     run_id, workflow_id, conversation_id = run.id, run.workflow_id, run.conversation_id
     if run.status != RunStatus.FAILED:
         raise Conflict(f"run {run_id} is {run.status.value}; only a failed run can be retried")
@@ -81,3 +81,4 @@ def retry_run(services: Services, run: Run, confirmed: bool = False) -> None:
     publishing.queue_step(services, workflow_id, run_id, conversation_id, index, source_step=None,
                           again=f"retry-{count}")
     publishing.commit_and_flush(services)
+    return index

@@ -55,6 +55,7 @@ def listing(services: Services, workflow_id: str, cursor: str | None = None) -> 
 
     Raises Unavailable when QStash cannot be reached: the caller says so and shows the rest.
     """
+    db.session.rollback()  # no transaction open while QStash is called
     page = services.queue.dead_letters(step_label(workflow_id), cursor)
     found = [(letter, message) for letter in page.items if (message := _message(letter, workflow_id))]
     run_ids = {message.run_id for _, message in found}
@@ -70,6 +71,7 @@ def listing(services: Services, workflow_id: str, cursor: str | None = None) -> 
 
 
 def _find(services: Services, workflow_id: str, dlq_id: str) -> tuple[DeadLetter, StepMessage]:
+    db.session.rollback()  # no transaction open while QStash is called
     letter = services.queue.dead_letter(dlq_id)
     message = _message(letter, workflow_id) if letter is not None else None
     if letter is None or message is None:
@@ -77,18 +79,18 @@ def _find(services: Services, workflow_id: str, dlq_id: str) -> tuple[DeadLetter
     return letter, message
 
 
-def retry(services: Services, workflow_id: str, dlq_id: str, confirmed: bool = False) -> int:
-    """Retry the entry's run from its failed step, then drop the entry; returns the run's id."""
+def retry(services: Services, workflow_id: str, dlq_id: str, confirmed: bool = False) -> tuple[int, int]:
+    """Retry the entry's run from its failed step, then drop the entry; (run id, step index)."""
     _, message = _find(services, workflow_id, dlq_id)
     run = db.session.scalar(sa.select(Run).where(Run.id == message.run_id, Run.workflow_id == workflow_id))
     if run is None:
         raise NotFound(f"run {message.run_id} no longer exists; discard this message")
-    retries.retry_run(services, run, confirmed)
+    index = retries.retry_run(services, run, confirmed)
     try:
         services.queue.delete_dead_letter(dlq_id)
     except Unavailable as exc:  # the run goes on; the entry stays listed until discarded
         log.warning("retried run %s but could not remove DLQ entry %s: %s", message.run_id, dlq_id, exc)
-    return message.run_id
+    return message.run_id, index
 
 
 def discard(services: Services, workflow_id: str, dlq_id: str) -> None:
