@@ -30,6 +30,14 @@ def model(app) -> Iterator[None]:
     services.llm = None
 
 
+def _open(new_context: Callable[..., BrowserContext], device: str) -> tuple[Page, int]:
+    """A logged-in page at desktop width or on a phone, and its width."""
+    options = PHONE if device == "phone" else DESKTOP
+    context = new_context(**options)
+    log_in_over_http(context)
+    return context.new_page(), options["viewport"]["width"]
+
+
 def _status(app, run_id: int) -> str:
     with app.app_context():
         return db.session.get(Run, run_id).status.value
@@ -58,10 +66,7 @@ def _paused_by_the_guard(app) -> tuple[str, int]:
 def test_raise_the_budget_in_the_form_then_resume_the_paused_run(app, new_context: Callable[..., BrowserContext], user,
                                                                  queue, model, artifacts, device):  # noqa: F811
     workflow_id, run_id = _paused_by_the_guard(app)
-    options = PHONE if device == "phone" else DESKTOP
-    context = new_context(**options)
-    log_in_over_http(context)
-    page = context.new_page()
+    page, width = _open(new_context, device)
     page.goto(f"/workflows/{workflow_id}")
     costs = page.locator("#costs")
     expect(costs).to_contain_text("The cost guard paused this workflow.")
@@ -73,7 +78,7 @@ def test_raise_the_budget_in_the_form_then_resume_the_paused_run(app, new_contex
     costs.scroll_into_view_if_needed()
     screenshot(page, artifacts, f"{device}-cost-guard")
     costs.screenshot(path=str(artifacts / f"{device}-cost-guard-section.png"), caret="initial")  # the README's
-    assert page.evaluate("document.documentElement.scrollWidth") <= options["viewport"]["width"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
 
     costs.get_by_role("link", name="Edit").click()
     budget = page.get_by_label("Monthly budget (USD)")
@@ -108,16 +113,13 @@ def _linkedin_run_of_unknown_outcome(app) -> int:
 def test_retry_from_the_failed_step_once_linkedin_was_checked(app, new_context: Callable[..., BrowserContext], user,
                                                               queue, artifacts, device):  # noqa: F811
     run_id = _linkedin_run_of_unknown_outcome(app)
-    options = PHONE if device == "phone" else DESKTOP
-    context = new_context(**options)
-    log_in_over_http(context)
-    page = context.new_page()
+    page, width = _open(new_context, device)
     page.goto(f"/runs/{run_id}")
     retry = page.get_by_role("button", name="Retry from step 2")
     expect(retry).to_be_visible()
     screenshot(page, artifacts, f"{device}-retry")
     page.screenshot(path=str(artifacts / f"{device}-retry-top.png"), caret="initial")  # the README's: what fits a screen
-    assert page.evaluate("document.documentElement.scrollWidth") <= options["viewport"]["width"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
 
     retry.click()
     expect(page.locator(".flash-error").first).to_contain_text("Check LinkedIn, then retry")
@@ -148,17 +150,14 @@ def test_undeliverable_messages_are_retried_and_discarded(app, new_context: Call
         done = add_run(workflow_id, "completed")
     _dead(queue, workflow_id, failed, 0)
     _dead(queue, workflow_id, done, 0)
-    options = PHONE if device == "phone" else DESKTOP
-    context = new_context(**options)
-    log_in_over_http(context)
-    page = context.new_page()
+    page, width = _open(new_context, device)
     page.goto(f"/workflows/{workflow_id}")
     section = page.locator("#undeliverable")
     expect(section.locator("tbody tr")).to_have_count(2)
     htmx_idle(page)
     section.scroll_into_view_if_needed()
     screenshot(page, artifacts, f"{device}-undeliverable")
-    assert page.evaluate("document.documentElement.scrollWidth") <= options["viewport"]["width"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
 
     section.get_by_role("button", name="Retry").click()
     expect(page.locator("#undeliverable")).to_contain_text(f"Run #{failed} runs again from step 1.")

@@ -185,12 +185,9 @@ def resume_run(services: Services, run: Run) -> None:
     if refusal:
         db.session.rollback()
         raise Conflict(refusal, field="budgetUsd")
-    count = runs.reopen(run_id, workflow_id, RunStatus.PAUSED_BUDGET)
-    if count is None:
+    if runs.reopen(services, run_id, workflow_id, conversation_id, RunStatus.PAUSED_BUDGET, step_index) is None:
         db.session.rollback()
         raise Conflict(f"run {run_id} was resumed or cancelled meanwhile")
-    publishing.queue_step(services, workflow_id, run_id, conversation_id, step_index, source_step=None,
-                          again=f"resume-{count}")
     publishing.commit_and_flush(services)
 
 

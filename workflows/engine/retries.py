@@ -73,12 +73,10 @@ def retry_run(services: Services, run: Run, confirmed: bool = False) -> int:
                        f"reported back. Check {where}, then retry with confirmedOutcome true to run it again.",
                        field="confirmedOutcome")
     # The run's conditional UPDATE first: of two retries at once, one wins, the other changes nothing.
-    count = runs.reopen(run_id, workflow_id, RunStatus.FAILED)
+    count = runs.reopen(services, run_id, workflow_id, conversation_id, RunStatus.FAILED, index)
     if count is None or not connection().execute(_RESET, {"step_id": step_id}).rowcount:
         db.session.rollback()
         raise Conflict(f"run {run_id} was retried meanwhile")
     connection().execute(_UNSKIP, {"b_run_id": run_id, "b_step_index": index})
-    publishing.queue_step(services, workflow_id, run_id, conversation_id, index, source_step=None,
-                          again=f"retry-{count}")
     publishing.commit_and_flush(services)
     return index

@@ -256,20 +256,26 @@ def _reopen_statement(status: RunStatus, counter: str) -> sa.Update:
 
 
 # A failed run is retried (retry_count), a budget-paused one resumed (resume_count).
-_REOPEN = {RunStatus.FAILED: _reopen_statement(RunStatus.FAILED, "retry_count"),
-           RunStatus.PAUSED_BUDGET: _reopen_statement(RunStatus.PAUSED_BUDGET, "resume_count")}
+_REOPEN = {RunStatus.FAILED: (_reopen_statement(RunStatus.FAILED, "retry_count"), "retry"),
+           RunStatus.PAUSED_BUDGET: (_reopen_statement(RunStatus.PAUSED_BUDGET, "resume_count"), "resume")}
 
 
-def reopen(run_id: int, workflow_id: str, from_status: RunStatus) -> int | None:
-    """A failed or budget-paused run is running again, at its owner's word; returns its new
-    retry (or resume) count, or None when it was no longer in `from_status` (someone was first).
+def reopen(services: Services, run_id: int, workflow_id: str, conversation_id: str, from_status: RunStatus,
+           step_index: int) -> int | None:
+    """A failed or budget-paused run runs again from `step_index`, at its owner's word: its new
+    retry (or resume) count n, and its step message `…-step-{i}-retry-{n}` (or `-resume-{n}`)
+    queued; None when the run was no longer in `from_status` (someone was first).
 
     Like Run now, an owner's explicit act ignores the overlap policy: the run takes the slot.
     """
+    statement, again = _REOPEN[from_status]
     conn = connection()
-    count = conn.execute(_REOPEN[from_status], {"run_id": run_id}).scalar()
-    if count is not None:
-        conn.execute(_CLAIM_ACTIVE, {"workflow_id": workflow_id, "run_id": run_id})
+    count = conn.execute(statement, {"run_id": run_id}).scalar()
+    if count is None:
+        return None
+    conn.execute(_CLAIM_ACTIVE, {"workflow_id": workflow_id, "run_id": run_id})
+    publishing.queue_step(services, workflow_id, run_id, conversation_id, step_index, source_step=None,
+                          again=f"{again}-{count}")
     return count
 
 
