@@ -136,7 +136,9 @@ def test_the_cost_guard_costs_only_steps_that_call_the_model(app, counted, budge
     counted.reset()
     _deliver(app, client, queue)
     assert (len(counted.statements), counted.transactions) == (statements, 2), counted.summary()
-    guard = [s.split("\n")[0].strip() for s in counted.statements[2:statements - 8]]
-    assert guard == ["SELECT workflows.budget_usd, workflows.timezone", "SELECT coalesce(sum(runs.cost_usd), ?) AS coalesce_1",
-                     "SELECT run_steps.cost_usd"][:statements - 10], counted.summary()
+    reads = ("SELECT workflows.budget_usd, workflows.timezone", "SELECT coalesce(sum(runs.cost_usd)",
+             "SELECT run_steps.cost_usd")[:statements - 10]
+    guard = counted.statements[2:statements - 8]
+    assert [s.startswith(read) for s, read in zip(guard, reads)] == [True] * len(reads) == [True] * len(guard), \
+        counted.summary()
     services.llm = None
