@@ -69,6 +69,7 @@ class RunStatus(StrEnum):
     CANCELLED = "cancelled"  # cancelled by its owner
     EXPIRED = "expired"  # an approval was not decided in time
     SKIPPED = "skipped"  # a tick the overlap policy did not run
+    PAUSED_BUDGET = "paused_budget"  # the cost guard stopped it before a model call; resumable
 
 
 RUN_FINISHED = frozenset(
@@ -221,6 +222,11 @@ class Workflow(db.Model):
     # both change only through conditional UPDATEs, so concurrent ticks cannot both win.
     active_run_id: Mapped[Optional[int]] = mapped_column()
     queued_run_id: Mapped[Optional[int]] = mapped_column()
+    # Monthly budget in USD for model calls (None: no budget); see workflows/engine/cost_guard.py.
+    budget_usd: Mapped[Optional[float]] = mapped_column(sa.Float)
+    # The cost guard paused the workflow in the database, and QStash's schedule may not be paused
+    # yet (the call comes after the commit); the minute sweep makes QStash agree with `paused`.
+    schedule_out_of_sync: Mapped[bool] = mapped_column(default=False, server_default=sa.false(), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -256,6 +262,8 @@ class Run(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("workflow_id", "scheduled_for"),
         sa.Index("ix_runs_workflow_id_id", "workflow_id", "id"),  # a workflow's runs, newest first
+        # A month's spend of one workflow, read from the index alone (the cost guard).
+        sa.Index("ix_runs_workflow_created_cost", "workflow_id", "created_at", "cost_usd"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -274,6 +282,10 @@ class Run(db.Model):
     prompt_tokens: Mapped[int] = mapped_column(default=0)
     completion_tokens: Mapped[int] = mapped_column(default=0)
     cost_usd: Mapped[float] = mapped_column(sa.Float, default=0.0)
+    # How often the owner retried the failed step / resumed after a budget pause: the n of the
+    # step message's dedup id (`…-retry-{n}`, `…-resume-{n}`), new each time.
+    retry_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    resume_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
     workflow: Mapped[Workflow] = relationship()
     steps: Mapped[list[RunStep]] = relationship(

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from blueprints.common import domain_error, json_body, services
+from blueprints.common import domain_error, json_body, optional_json_body, services
 from blueprints.openapi import document
 from blueprints.security import api_user
 from models import Channel, Trigger
 from workflows.authoring import editing, owned, planning
 from workflows.authoring.pagination import parse_limit
 from workflows.authoring.serialize import approval_json, run_json, workflow_json
-from workflows.engine import approvals, runs
+from workflows.engine import approvals, cost_guard, costs, retries, runs
 from workflows.errors import Conflict, DomainError
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -38,18 +38,25 @@ def openapi():
     return jsonify(document())
 
 
+def _workflow(workflow):  # type: ignore[no-untyped-def]
+    """One workflow's JSON, its month's spend and projected run cost included."""
+    now = services().clock()
+    return workflow_json(workflow, now, costs.workflow_costs(services(), [workflow], now)[workflow.id])
+
+
 @bp.get("/workflows")
 def list_workflows():
     """The caller's workflows, newest first."""
-    now = services().clock()
-    return _page(owned.workflows_for(g.user.id, *_page_params()), lambda w: workflow_json(w, now))
+    now, page = services().clock(), owned.workflows_for(g.user.id, *_page_params())
+    found = costs.workflow_costs(services(), page.items, now)
+    return _page(page, lambda w: workflow_json(w, now, found[w.id]))
 
 
 @bp.post("/workflows")
 def create_workflow():
     """Create a workflow; without steps, the planner proposes them."""
     workflow = editing.create_workflow(services(), g.user.id, json_body(), planning.planner_for(services()))
-    return jsonify(workflow_json(workflow, services().clock())), 201
+    return jsonify(_workflow(workflow)), 201
 
 
 @bp.post("/workflows/plan")
@@ -61,15 +68,15 @@ def plan_workflow():
 @bp.get("/workflows/<workflow_id>")
 def get_workflow(workflow_id: str):
     """One workflow."""
-    return jsonify(workflow_json(owned.get_workflow(g.user.id, workflow_id), services().clock()))
+    return jsonify(_workflow(owned.get_workflow(g.user.id, workflow_id)))
 
 
 @bp.patch("/workflows/<workflow_id>")
 def update_workflow(workflow_id: str):
-    """Change goal, schedule, timezone, steps, overlap or paused."""
+    """Change goal, schedule, timezone, steps, overlap, paused or budgetUsd."""
     workflow = owned.get_workflow(g.user.id, workflow_id)
     workflow = editing.update_workflow(services(), workflow, json_body())
-    return jsonify(workflow_json(workflow, services().clock()))
+    return jsonify(_workflow(workflow))
 
 
 @bp.delete("/workflows/<workflow_id>")
@@ -107,6 +114,21 @@ def cancel_run(run_id: int):
     if not runs.cancel(services(), run):
         raise Conflict(f"run {run_id} already finished ({run.status.value}); nothing to cancel")
     return jsonify(run_json(owned.get_run(g.user.id, run_id)))
+
+
+@bp.post("/runs/<int:run_id>/retry")
+def retry_run(run_id: int):
+    """Retry a failed run from its failed step (`confirmedOutcome` where an effect may have happened)."""
+    confirmed = retries.parse_retry(optional_json_body())
+    retries.retry_run(services(), owned.get_run(g.user.id, run_id), confirmed)
+    return jsonify(run_json(owned.get_run(g.user.id, run_id))), 202
+
+
+@bp.post("/runs/<int:run_id>/resume")
+def resume_run(run_id: int):
+    """Resume a run the cost guard paused, once the budget allows its next step."""
+    cost_guard.resume_run(services(), owned.get_run(g.user.id, run_id))
+    return jsonify(run_json(owned.get_run(g.user.id, run_id))), 202
 
 
 @bp.get("/approvals")

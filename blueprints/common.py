@@ -22,6 +22,11 @@ def json_body() -> Any:
     return data
 
 
+def optional_json_body() -> Any:
+    """The request's JSON, or None when it has no body (a 400 when it has one that is not JSON)."""
+    return json_body() if request.get_data() else None
+
+
 def domain_error(error: DomainError):  # type: ignore[no-untyped-def]
     """`{"error", "field"?}` with the error's status."""
     body = {"error": error.message}

@@ -20,15 +20,19 @@ WORKFLOW_IN = {
     "type": "object", "required": ["goal"],
     "properties": {"goal": {"type": "string", "maxLength": 2000}, "schedule": NULLABLE_STR,
                    "timezone": STR, "overlap": {"enum": ["skip", "queue", "allow"]},
-                   "paused": {"type": "boolean"}, "steps": {"type": "array", "maxItems": 20, "items": STEP_IN}},
+                   "paused": {"type": "boolean"}, "steps": {"type": "array", "maxItems": 20, "items": STEP_IN},
+                   "budgetUsd": {"type": ["number", "null"], "minimum": 0, "maximum": 1_000_000,
+                                 "description": "Monthly budget for model calls (USD); null: none"}},
 }
+USD = {"type": "number"}
 WORKFLOW = {
     "type": "object",
     "properties": {"id": STR, "goal": STR, "schedule": NULLABLE_STR, "timezone": STR,
                    "qstashScheduleId": NULLABLE_STR, "paused": {"type": "boolean"},
                    "overlap": STR, "steps": {"type": "array", "items": {
                        "type": "object", "properties": {"index": INT, **STEP_IN["properties"]}}},
-                   "createdAt": TIME, "nextRuns": {"type": "array", "items": STR}},
+                   "createdAt": TIME, "nextRuns": {"type": "array", "items": STR},
+                   "budgetUsd": {"type": ["number", "null"]}, "monthSpendUsd": USD, "projectedRunCostUsd": USD},
 }
 APPROVAL = {
     "type": "object",
@@ -52,7 +56,8 @@ def _list(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _op(summary: str, ok: int, schema: dict | None = None, body: dict | None = None,
-        params: list[str] = (), query: list[str] = (), security: bool = True) -> dict[str, Any]:
+        params: list[str] = (), query: list[str] = (), security: bool = True,
+        body_required: bool = True) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "responses": {
         str(ok): {"description": "success", **({"content": {"application/json": {"schema": schema}}} if schema else {})},
         "default": {"description": "error", "content": {"application/json": {"schema": ERROR}}},
@@ -62,7 +67,7 @@ def _op(summary: str, ok: int, schema: dict | None = None, body: dict | None = N
     if parameters:
         op["parameters"] = parameters
     if body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+        op["requestBody"] = {"required": body_required, "content": {"application/json": {"schema": body}}}
     if not security:
         op["security"] = []
     return op
@@ -91,6 +96,13 @@ PATHS: dict[str, dict[str, Any]] = {
     },
     "/api/runs/{runId}": {"get": _op("Read a run", 200, RUN, params=["runId"])},
     "/api/runs/{runId}/cancel": {"post": _op("Cancel a run", 200, RUN, params=["runId"])},
+    "/api/runs/{runId}/retry": {"post": _op(
+        "Retry a failed run from its failed step; 409 without confirmedOutcome when an at-most-once "
+        "effect (a LinkedIn post) may have happened", 202, RUN,
+        {"type": "object", "properties": {"confirmedOutcome": {"type": "boolean"}}}, params=["runId"],
+        body_required=False)},
+    "/api/runs/{runId}/resume": {"post": _op(
+        "Resume a run the cost guard paused (409 while the budget is still too low)", 202, RUN, params=["runId"])},
     "/api/approvals": {"get": _op("List your approvals", 200, _list(APPROVAL), query=PAGE + ["status"])},
     "/api/approvals/{approvalId}": {
         "post": _op("Decide an approval", 200, APPROVAL, {

@@ -11,7 +11,7 @@ from flask import Flask, g, request
 from workflows import transactions
 
 READ_ONLY_ENDPOINTS = frozenset({
-    "dashboard.index", "dashboard.approvals", "dashboard.settings", "dashboard.healthz",
+    "dashboard.index", "dashboard.approvals", "dashboard.settings", "dashboard.healthz", "dashboard.undeliverable",
     "api.openapi", "api.list_workflows", "api.get_workflow", "api.list_runs", "api.get_run", "api.list_approvals",
     "auth.login", "auth.register", "linkedin.show", "linkedin.connect", "static",
 })

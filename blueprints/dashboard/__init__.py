@@ -6,6 +6,8 @@ Module map:
 - `editor`     the New workflow / Edit form and its fragments (steps, Plan with AI, Test step,
                the schedule described live)
 - `runs`       every run (`/runs`) and a run's page (`/runs/<id>`) with its self-updating timeline
+- `recovery`   runs that stopped: "Retry from step N", "Resume" after a budget pause, and a
+               workflow's undeliverable step messages (QStash's DLQ) with "Retry" and "Discard"
 - `approvals`  the approvals inbox (`/approvals`): inline decisions, Edit & approve, History,
                the pending badge
 - `approval_links`  the emailed approval link (`/approvals/<token>`): GET shows, POST decides
@@ -30,6 +32,7 @@ from blueprints.markup import markdown_html
 from blueprints.render import localtime, viewer_zone
 from workflows.authoring import owned
 from workflows.authoring.proposals import present, time_left
+from workflows.engine.costs import usd
 from workflows.errors import DomainError
 
 bp = Blueprint("dashboard", __name__)
@@ -49,6 +52,7 @@ bp.add_app_template_global(present, "present_proposal")
 bp.add_app_template_global(time_left, "time_left")
 bp.add_app_template_filter(duration, "duration")
 bp.add_app_template_filter(markdown_html, "markdown")
+bp.add_app_template_filter(usd, "usd")
 
 
 @bp.app_template_filter("pretty_json")
@@ -78,5 +82,5 @@ def _domain_error(error: DomainError):  # type: ignore[no-untyped-def]
 
 # The views register themselves on `bp` when imported.
 from blueprints.dashboard import (  # noqa: E402,F401
-    approval_links, approvals, editor, health, mailbox, runs, settings, workflows,
+    approval_links, approvals, editor, health, mailbox, recovery, runs, settings, workflows,
 )

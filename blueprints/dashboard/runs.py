@@ -6,6 +6,7 @@ from flask_login import current_user, login_required
 
 from blueprints.common import services
 from blueprints.dashboard import bp
+from blueprints.dashboard.recovery import run_actions
 from blueprints.dashboard.timeline import (
     is_active,
     run_seconds,
@@ -44,6 +45,7 @@ def _run_context(run: Run) -> dict:
         "step_seconds": {s.step_index: step_seconds(s, now, active) for s in steps},
         "step_status_word": step_status_word, "assets": owned.run_assets(run.id),
         "conversation": owned.run_conversation(run.conversation_id), "linkedin_urls": linkedin,
+        **run_actions(run),
     }
 
 

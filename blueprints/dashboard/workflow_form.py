@@ -1,7 +1,7 @@
 """The workflow form: fields drawn from each tool's JSON Schema, and the form read back into the
 API's data shape, so saving goes through the same validation as `POST /api/workflows`.
 
-Form field names: `goal`, `schedule`, `timezone`, `overlap`, and per step i `steps-{i}-toolName`,
+Form field names: `goal`, `schedule`, `timezone`, `overlap`, `budgetUsd`, and per step i `steps-{i}-toolName`,
 `steps-{i}-instruction`, `steps-{i}-needsApproval` and `steps-{i}-input-{field}`. An error the
 domain names `steps[1].toolInput.url` is shown beside the field whose id is `steps-1-input-url`.
 """
@@ -127,12 +127,14 @@ class FormState:
     timezone: str = "UTC"
     overlap: str = Overlap.SKIP.value
     steps: list[StepState] = field(default_factory=list)
+    budget: str = ""  # "Monthly budget (USD)" as typed; empty: no budget
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any], timezone: str) -> FormState:
         """A form prefilled from the API's shape (a recipe, a copy)."""
         return cls(data.get("goal") or "", data.get("schedule") or "", data.get("timezone") or timezone,
-                   data.get("overlap") or Overlap.SKIP.value, [StepState.from_data(s) for s in data.get("steps", [])])
+                   data.get("overlap") or Overlap.SKIP.value, [StepState.from_data(s) for s in data.get("steps", [])],
+                   budget_text(data.get("budgetUsd")))
 
     @classmethod
     def from_workflow(cls, workflow: Workflow) -> FormState:
@@ -140,7 +142,8 @@ class FormState:
         steps = [StepState.from_data({"toolName": s.tool_name, "toolInput": s.tool_input,
                                       "instruction": s.instruction, "needsApproval": s.needs_approval})
                  for s in workflow.steps]
-        return cls(workflow.goal, workflow.schedule or "", workflow.timezone, workflow.overlap.value, steps)
+        return cls(workflow.goal, workflow.schedule or "", workflow.timezone, workflow.overlap.value, steps,
+                   budget_text(workflow.budget_usd))
 
     @classmethod
     def from_form(cls, form: Mapping[str, str]) -> FormState:
@@ -154,14 +157,14 @@ class FormState:
             state.values = {f.name: form.get(f"{prefix}input-{f.name}", "") for f in state.fields}
             steps.append(state)
         return cls(form.get("goal", ""), form.get("schedule", ""), form.get("timezone", "UTC"),
-                   form.get("overlap", Overlap.SKIP.value), steps)
+                   form.get("overlap", Overlap.SKIP.value), steps, form.get("budgetUsd", ""))
 
     def data(self) -> tuple[dict[str, Any], dict[str, str]]:
         """The API's workflow body, and the fields that could not be read (form id -> message)."""
         errors: dict[str, str] = {}
         steps = [_step_data(i, step, errors) for i, step in enumerate(self.steps)]
         body = {"goal": self.goal, "schedule": self.schedule.strip() or None, "timezone": self.timezone,
-                "overlap": self.overlap, "steps": steps}
+                "overlap": self.overlap, "steps": steps, "budgetUsd": _budget(self.budget)}
         return body, errors
 
     def edit(self, action: str) -> None:
@@ -183,6 +186,18 @@ class FormState:
             self.steps[i - 1], self.steps[i] = self.steps[i], self.steps[i - 1]
         elif verb == "down" and i + 1 < len(self.steps):
             self.steps[i + 1], self.steps[i] = self.steps[i], self.steps[i + 1]
+
+
+def budget_text(value: float | None) -> str:
+    """A stored budget as the form shows it: 5, 12.5, 0.00001 (never 1e-05)."""
+    return "" if value is None else format(value, "f").rstrip("0").rstrip(".") or "0"
+
+
+def _budget(text: str) -> Any:
+    """The typed budget: None when empty, a number when it reads as one ("$5" too), else the text
+    (the domain's check then says what is wrong beside the field)."""
+    text = text.strip().removeprefix("$").strip()
+    return _number(text) if text else None
 
 
 def _text(f: InputField, value: Any) -> str:

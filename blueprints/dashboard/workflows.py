@@ -11,12 +11,12 @@ from flask_login import current_user, login_required
 from blueprints.common import services
 from blueprints.dashboard import bp
 from blueprints.dashboard.timeline import status_options
-from blueprints.render import page_or_fragment
+from blueprints.render import is_htmx, page_or_fragment
 from models import RunStatus, Trigger, Workflow
 from workflows.authoring import editing, owned, schedule_text
 from workflows.authoring.owned import RecentRun
 from workflows.authoring.recipes import RECIPES
-from workflows.engine import runs
+from workflows.engine import cost_guard, costs, runs
 from workflows.errors import DomainError
 
 PAGE_SIZE = 25
@@ -57,7 +57,14 @@ def workflow(workflow_id: str):
     preview = schedule_text.preview(found.schedule, found.timezone, services().clock())
     return page_or_fragment("workflows/show.html", "runs/_list.html", workflow=found, preview=preview,
                             results=page, status=status or "", status_options=status_options(RunStatus),
-                            list_url=url_for("dashboard.workflow", workflow_id=workflow_id))
+                            list_url=url_for("dashboard.workflow", workflow_id=workflow_id),
+                            **({} if is_htmx() else _cost_context(found)))
+
+
+def _cost_context(workflow: Workflow) -> dict[str, Any]:
+    """The Cost section: the month's spend, the budget, a run's projected cost, runs the guard paused."""
+    cost = costs.workflow_costs(services(), [workflow], services().clock())[workflow.id]
+    return {"cost": cost, "budget_paused": cost_guard.paused_runs(services(), workflow)}
 
 
 def _act(workflow_id: str, change: Callable[[Workflow], Any], done: str):  # type: ignore[no-untyped-def]

@@ -13,6 +13,7 @@ import pytest
 from config import Settings
 from tests.support.loopback import free_port
 from tests.support.memory_queue import MemoryQueue
+from tests.support.waiting import eventually
 from workflows.engine.queue_client import OutgoingMessage, QStashQueue
 from workflows.errors import Unavailable
 
@@ -76,7 +77,30 @@ def test_an_unreachable_queue_raises_unavailable_for_every_call(unreachable):
     calls = [lambda: unreachable.publish(message("x")), unreachable.list_schedules,
              lambda: unreachable.upsert_schedule("wf-x", NOWHERE, {}, "* * * * *"),
              lambda: unreachable.delete_schedule("wf-x"), lambda: unreachable.pause_schedule("wf-x"),
-             lambda: unreachable.resume_schedule("wf-x")]
+             lambda: unreachable.resume_schedule("wf-x"), lambda: unreachable.dead_letters("wf-x"),
+             lambda: unreachable.dead_letter("dlq_x"), lambda: unreachable.delete_dead_letter("dlq_x")]
     for call in calls:
         with pytest.raises(Unavailable, match="unreachable"):
             call()
+
+
+def _given_up(queue: Any, label: str) -> Any:
+    """A step message QStash gave up on, with this label: the real one tries a closed port once."""
+    dead = OutgoingMessage(url=NOWHERE, body={"workflowId": label, "runId": 7}, dedup_id=f"{label}-run-7-step-0",
+                           retries=0, label=label)
+    if isinstance(queue, MemoryQueue):
+        return queue.kill(dead)
+    queue.publish(dead)
+    return eventually(lambda: queue.dead_letters(label).items, timeout=20, what="the message in the DLQ")[0]
+
+
+def test_the_dlq_is_listed_by_label_read_and_emptied(queue):
+    label = f"wf-{uuid.uuid4().hex[:16]}"
+    letter = _given_up(queue, label)
+    page = queue.dead_letters(label)
+    assert [(d.dlq_id, d.body, d.url) for d in page.items] == [(letter.dlq_id, {"workflowId": label, "runId": 7}, NOWHERE)]
+    assert page.cursor is None and queue.dead_letters(label + "-other").items == []
+    assert queue.dead_letter(letter.dlq_id) == letter
+    queue.delete_dead_letter(letter.dlq_id)
+    queue.delete_dead_letter(letter.dlq_id)  # already removed: no error
+    assert queue.dead_letter(letter.dlq_id) is None and queue.dead_letters(label).items == []

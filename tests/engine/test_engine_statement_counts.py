@@ -101,3 +101,44 @@ def test_statements_and_transactions_per_step_and_per_run_start(app, counted):
             f"step {index}:\n{counted.summary()}")
     run = client.get(f"/api/workflows/{workflow_id}/runs", headers=bearer(token)).get_json()["items"][0]
     assert run["status"] == "completed"
+
+
+class DraftingModel:
+    """A model double whose drafts cost nothing to make: the test counts SQL, not tokens."""
+
+    model = "gpt-4o-mini"
+
+    def draft(self, instructions: str, context: str | None):  # type: ignore[no-untyped-def]
+        from workflows.usage import Usage
+
+        return "A haiku", Usage(100, 20, 0.0001)
+
+
+@pytest.mark.parametrize("budget, statements", [
+    # claim, run -> running, the budget (none: nothing more) | step completed, asset, conversation,
+    # run's usage, run completed, workflow freed (2), the owner's choice of a completion email
+    (None, 11),
+    (5.0, 13),  # ... and, in the claim's transaction, the month's spend and the step's history
+])
+def test_the_cost_guard_costs_only_steps_that_call_the_model(app, counted, budget, statements):
+    """A write step reads its workflow's budget in the claim's transaction, and with a budget two
+    more rows; a step that calls no model reads none of it (the compose counts above)."""
+    services = app.extensions["stepwise"]
+    queue, services.llm = FakeQueue(), DraftingModel()
+    services.queue = queue
+    user_id, token = create_user_with_token(app, "guard@example.com")
+    with app.app_context():
+        workflow_id = editing.create_workflow(services, user_id, {
+            "goal": "haiku", "budgetUsd": budget,
+            "steps": [{"toolName": "write", "toolInput": {"instructions": "A haiku"}}]}).id
+    client = app.test_client()
+    assert client.post(f"/api/workflows/{workflow_id}/runs", headers=bearer(token)).status_code == 202
+    counted.reset()
+    _deliver(app, client, queue)
+    assert (len(counted.statements), counted.transactions) == (statements, 2), counted.summary()
+    reads = ("SELECT workflows.budget_usd, workflows.timezone", "SELECT coalesce(sum(runs.cost_usd)",
+             "SELECT run_steps.cost_usd")[:statements - 10]
+    guard = counted.statements[2:statements - 8]
+    assert [s.startswith(read) for s, read in zip(guard, reads)] == [True] * len(reads) == [True] * len(guard), \
+        counted.summary()
+    services.llm = None

@@ -28,7 +28,7 @@ def add_run(workflow_id: str, status: str = "completed", created: datetime | Non
             steps: list[RunStep] | None = None, **extra: Any) -> int:
     """A run in a given state (the rows the engine would leave), written directly; its id."""
     created = created or utcnow()
-    finished = None if status in ("pending", "running", "awaiting_approval") else created + timedelta(seconds=3)
+    finished = None if status in ("pending", "running", "awaiting_approval", "paused_budget") else created + timedelta(seconds=3)
     run = Run(workflow_id=workflow_id, conversation_id=f"conv_{uuid.uuid4().hex}", trigger=Trigger.SCHEDULE,
               status=RunStatus(status), created_at=created, started_at=created, finished_at=finished, **extra)
     run.steps = steps if steps is not None else [

@@ -2,7 +2,8 @@
 
 Like procrastinate's in-memory connector beside its PostgreSQL one: it keeps what the domain
 publishes and the schedules it registers, deduplicates publishes by id as QStash does within its
-window, and can be made unreachable, when every call raises `Unavailable` exactly as
+window, keeps a DLQ that a test fills with `kill` (what QStash does when it gives up on a
+message), and can be made unreachable, when every call raises `Unavailable` exactly as
 `QStashQueue` does when QStash cannot be reached. tests/engine/test_engine_queue_double.py runs
 the same checks against both, so the double cannot drift from the real thing unnoticed.
 
@@ -13,9 +14,11 @@ the same checks against both, so the double cannot drift from the real thing unn
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
-from workflows.engine.queue_client import OutgoingMessage
+from models import utcnow
+from workflows.engine.queue_client import DeadLetter, DeadLetterPage, OutgoingMessage
 from workflows.errors import Unavailable
 
 __all__ = ["MemoryQueue"]
@@ -30,6 +33,7 @@ class MemoryQueue:
         self.deduplicated: list[OutgoingMessage] = []  # publishes QStash would have swallowed
         self.schedules: dict[str, dict[str, Any]] = {}  # by id, in list_schedules' shape
         self._message_ids: dict[str, str] = {}  # dedup id -> message id
+        self.dlq: dict[str, tuple[str | None, DeadLetter]] = {}  # dlq id -> (label, message), oldest first
 
     def _reach(self, what: str) -> None:
         if self.unreachable:
@@ -74,3 +78,27 @@ class MemoryQueue:
         """Every schedule as {scheduleId, destination, cron, body, isPaused}."""
         self._reach("list schedules")
         return [dict(schedule) for schedule in self.schedules.values()]
+
+    def kill(self, message: OutgoingMessage, status: int = 500, answer: str = "") -> DeadLetter:
+        """Move a published message to the DLQ, as QStash does once its retries are spent."""
+        letter = DeadLetter(dlq_id=f"dlq_{uuid.uuid4().hex[:12]}", message_id=self.publish(message),
+                            url=message.url, body=json.loads(json.dumps(message.body)), created_at=utcnow(),
+                            response_status=status, response_body=answer)
+        self.dlq[letter.dlq_id] = (message.label, letter)
+        return letter
+
+    def dead_letters(self, label: str, cursor: str | None = None) -> DeadLetterPage:
+        """Every DLQ message published with this label (one page: a test's DLQ is short)."""
+        self._reach("list DLQ")
+        return DeadLetterPage([letter for tag, letter in self.dlq.values() if tag == label], None)
+
+    def dead_letter(self, dlq_id: str) -> DeadLetter | None:
+        """One DLQ message, or None."""
+        self._reach("read DLQ")
+        found = self.dlq.get(dlq_id)
+        return found[1] if found else None
+
+    def delete_dead_letter(self, dlq_id: str) -> None:
+        """Remove a DLQ message; one that is not there is already removed."""
+        self._reach("delete from DLQ")
+        self.dlq.pop(dlq_id, None)

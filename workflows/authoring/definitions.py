@@ -20,7 +20,8 @@ from workflows.tools import REGISTRY, get_tool, validate_input
 MAX_GOAL = 2000
 MAX_STEPS = 20
 MAX_INSTRUCTION = 4000
-WORKFLOW_FIELDS = {"goal", "schedule", "timezone", "steps", "overlap", "paused"}
+WORKFLOW_FIELDS = {"goal", "schedule", "timezone", "steps", "overlap", "paused", "budgetUsd"}
+MAX_BUDGET = 1_000_000.0
 STEP_FIELDS = {"toolName", "toolInput", "instruction", "needsApproval"}
 
 
@@ -113,6 +114,17 @@ def check_overlap(value: Any) -> Overlap:
         raise Invalid("overlap must be skip, queue or allow", field="overlap") from None
 
 
+def check_budget(value: Any) -> float | None:
+    """A monthly budget in USD for the workflow's model calls: a number from 0, or null for none."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Malformed("budgetUsd must be a number of US dollars, or null for no budget", field="budgetUsd")
+    if not 0 <= value <= MAX_BUDGET:  # NaN fails both comparisons
+        raise Invalid(f"budgetUsd must be from 0 to {MAX_BUDGET:,.0f} US dollars a month", field="budgetUsd")
+    return float(value)
+
+
 def check_paused(value: Any) -> bool:
     if not isinstance(value, bool):
         raise Malformed("paused must be true or false", field="paused")
@@ -149,8 +161,8 @@ def workflow_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
     The same checks as create and update; a form calls this first, then saves through them.
     """
     problems: list[tuple[str, str]] = []
-    for name, check in (("goal", check_goal), ("schedule", check_schedule),
-                        ("timezone", check_timezone), ("overlap", check_overlap)):
+    for name, check in (("goal", check_goal), ("schedule", check_schedule), ("timezone", check_timezone),
+                        ("overlap", check_overlap), ("budgetUsd", check_budget)):
         try:
             check(data.get(name))
         except (Invalid, Malformed) as exc:

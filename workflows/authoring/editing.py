@@ -29,12 +29,13 @@ def create_workflow(services: Services, owner_id: int, data: Any, planner: Plann
     schedule = definitions.check_schedule(data.get("schedule"))
     timezone = definitions.check_timezone(data.get("timezone"))
     overlap = definitions.check_overlap(data.get("overlap"))
+    budget = definitions.check_budget(data.get("budgetUsd"))
     steps = _steps_of(data, planner, goal)
 
     workflow_id = new_workflow_id()
     schedule_id = schedules.register(services, workflow_id, schedule, timezone) if schedule else None
     workflow = Workflow(id=workflow_id, owner_id=owner_id, goal=goal, schedule=schedule,
-                        timezone=timezone, overlap=overlap, qstash_schedule_id=schedule_id)
+                        timezone=timezone, overlap=overlap, qstash_schedule_id=schedule_id, budget_usd=budget)
     workflow.steps = _rows(steps)
     db.session.add(workflow)
     try:
@@ -70,6 +71,8 @@ def update_workflow(services: Services, workflow: Workflow, data: Any) -> Workfl
         changes["overlap"] = definitions.check_overlap(data["overlap"])
     if "paused" in data:
         changes["paused"] = definitions.check_paused(data["paused"])
+    if "budgetUsd" in data:
+        changes["budget_usd"] = definitions.check_budget(data["budgetUsd"])
     steps = definitions.check_steps(data["steps"]) if "steps" in data else None
 
     old_schedule, old_timezone, old_paused, old_sid = (
@@ -92,6 +95,10 @@ def update_workflow(services: Services, workflow: Workflow, data: Any) -> Workfl
         elif paused != old_paused:
             (services.queue.pause_schedule if paused else services.queue.resume_schedule)(sid)
         changes["qstash_schedule_id"] = sid
+        if "paused" in changes:
+            # The minute sweep confirms QStash agrees, in case the cost guard's own sync of this
+            # schedule raced this change (workflows/engine/cost_guard.py, sync_schedule).
+            changes["schedule_out_of_sync"] = True
 
     for key, value in changes.items():
         setattr(workflow, key, value)

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from extensions import db
 from models import Approval, Asset, Run, Workflow, iso
+from workflows.engine.costs import WorkflowCost
 from workflows.engine.schedules import next_runs
 
 
@@ -17,8 +18,9 @@ def step_json(index: int, step: Any) -> dict[str, Any]:
             "instruction": step.instruction, "needsApproval": step.needs_approval}
 
 
-def workflow_json(workflow: Workflow, now: datetime) -> dict[str, Any]:
-    return {
+def workflow_json(workflow: Workflow, now: datetime, cost: WorkflowCost | None = None) -> dict[str, Any]:
+    """A workflow; with its cost, the month's spend and a run's projected cost too (USD)."""
+    body = {
         "id": workflow.id,
         "goal": workflow.goal,
         "schedule": workflow.schedule,
@@ -30,7 +32,12 @@ def workflow_json(workflow: Workflow, now: datetime) -> dict[str, Any]:
         "createdAt": iso(workflow.created_at),
         "updatedAt": iso(workflow.updated_at),
         "nextRuns": [] if workflow.paused else next_runs(workflow, now),
+        "budgetUsd": workflow.budget_usd,
     }
+    if cost is not None:
+        body["monthSpendUsd"] = round(cost.month_spend_usd, 6)
+        body["projectedRunCostUsd"] = round(cost.projected_run_cost_usd, 6)
+    return body
 
 
 def approval_json(approval: Approval) -> dict[str, Any]:

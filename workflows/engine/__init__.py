@@ -11,8 +11,16 @@ Module map:
 - `replies`       Reply and the consumer's vocabulary: ok, 409/503 with Retry-After, 489 non-retryable
 - `conversation`  the run's conversation with the model: load, append, the synthetic tool exchange
 - `runs`          run creation (run now, ticks, the overlap policy), and every change of a run's
-                  status (the only module that writes it)
+                  status (the only module that writes it): finish, pause for approval or budget,
+                  reopen for a retry or a resume
 - `approvals`     decide once (approve, edit & approve, reject, request changes), expire
+- `costs`         what a workflow costs: the month's spend (in its zone), a run's projected cost,
+                  a step's median cost, a prompt priced before it is sent
+- `cost_guard`    the check before every model call, the workflow's pause and its one email, the
+                  schedule brought in line after the commit (or by the sweep), resuming a run
+- `retries`       retry a failed run from its failed step (`confirmedOutcome` for a maybe-posted step)
+- `undeliverable` a workflow's step messages in QStash's DLQ (listed by label), retried through
+                  the run's retry or discarded
 - `consumers`     the consumers beside the step: schedule ticks, the failure callback, the sweep
 - `publishing`    every QStash message as a PendingPublish row, flushed after the commit
 - `queue_client`  QStash through the official SDK; signature verification

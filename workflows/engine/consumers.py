@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from extensions import db
 from models import Approval, ApprovalStatus, Workflow
 from workflows.encoding import b64decode
-from workflows.engine import outbox, publishing, runs, schedules, sending
+from workflows.engine import cost_guard, outbox, publishing, runs, schedules, sending
 from workflows.engine.attempt import connection, unclaimed
 from workflows.engine.delivery import parse_message
 from workflows.engine.outcomes import fail
@@ -76,15 +76,17 @@ def handle_failure(services: Services, data: Any) -> Reply:
 
 
 def sweep(services: Services) -> dict[str, int]:
-    """Every minute: publish what a crash left unsent, send reminders, retry emails, prune old rows,
-    refresh statistics."""
+    """Every minute: publish what a crash left unsent, pause schedules the cost guard could not,
+    send reminders, retry emails, prune old rows, refresh statistics."""
     sent, failing = publishing.flush_stale(services)
+    synced, unsynced = cost_guard.sync_schedules(services)
     reminded = _remind(services)
     mailed, unsent = sending.retry_due(services)
     pruned = publishing.prune_sent(services)
     accounts.prune_sessions(services.clock())
     _refresh_statistics()
-    return {"published": sent, "publishFailures": failing, "reminders": reminded,
+    return {"published": sent, "publishFailures": failing, "schedulesSynced": synced,
+            "scheduleSyncFailures": unsynced, "reminders": reminded,
             "emailsSent": mailed, "emailsUnsent": unsent, "pruned": pruned}
 
 

@@ -17,9 +17,9 @@ import sqlalchemy as sa
 
 from extensions import db
 from models import RUN_FINISHED, Approval, ApprovalStatus, Run, RunStatus, RunStep, StepStatus, UTCDateTime
-from workflows.engine import conversation, publishing, references, runs
+from workflows.engine import conversation, cost_guard, publishing, references, runs
 from workflows.engine.attempt import Attempt, ClaimedStep, Decision, connection, goal_and_outputs, latest_decision
-from workflows.engine.outcomes import complete, fail, mark_effect_started, propose, release
+from workflows.engine.outcomes import complete, fail, mark_effect_started, pause_for_budget, propose, release
 from workflows.engine.replies import Reply, busy, non_retryable, ok, retry_later
 from workflows.engine.tool_context import build_context
 from workflows.errors import RetryableToolError, ToolError
@@ -85,7 +85,7 @@ _DECIDED = sa.and_(
 )
 _RUN_MATCHES = sa.exists().where(
     _runs.c.id == _RUN_ID, _runs.c.workflow_id == sa.bindparam("workflow_id"),
-    _runs.c.conversation_id == sa.bindparam("conversation_id"), _runs.c.status.not_in(runs.FINISHED_VALUES))
+    _runs.c.conversation_id == sa.bindparam("conversation_id"), _runs.c.status.not_in(runs.HALTED_VALUES))
 
 
 def _claim_statement(claimable: Any) -> sa.Update:
@@ -168,6 +168,8 @@ def _not_claimed(services: Services, message: StepMessage) -> Reply:
         return _flush_completed(services, message.run_id, message.step_index)
     if row.run_status in RUN_FINISHED or row.status in DONE_STATES:
         return ok(f"nothing to do: run is {row.run_status.value}, step is {row.status.value}")
+    if row.run_status == RunStatus.PAUSED_BUDGET:
+        return ok("nothing to do: the cost guard paused the run until its owner resumes it")
     if row.status == StepStatus.AWAITING_APPROVAL:
         return ok("waiting for approval")
     now = services.clock()
@@ -229,13 +231,23 @@ def _prepare(services: Services, attempt: Attempt, step: ClaimedStep, tool: Tool
     goal, outputs = goal_and_outputs(attempt) if needs_names else ("", ())
     ctx = build_context(services, attempt, step, tool, goal, outputs)
     history = conversation.load(attempt.conversation_id) if use_agent else []
+    # The cost guard reads in this transaction too, and only for a step that will call the model.
+    calls_model = use_agent or (tool.uses_model and services.llm is not None)
+    guard = cost_guard.read(services, attempt, step.tool_name) if calls_model else None
     db.session.commit()
     if decided_input is not None:  # verbatim: no rendering, no agent, on every retry
+        refused = guard and guard.refusal(tool, decided_input)
+        if refused:
+            return pause_for_budget(services, attempt, guard, refused)
         return Prepared(decided_input, True, Usage(), None, ctx)
     try:
         tool_input = references.render_input(tool, step.tool_input, references.namespace(ctx))
     except ToolError as exc:
         return fail(services, attempt, tool.name, str(exc))
+    refused = guard and guard.refusal(tool, tool_input, goal=goal, instruction=step.instruction,
+                                      history=history, agent=use_agent)
+    if refused:
+        return pause_for_budget(services, attempt, guard, refused)
     usage, call = Usage(), None
     if use_agent:
         filled = _fill_with_agent(services, attempt, step, tool, goal, tool_input, history, decision)

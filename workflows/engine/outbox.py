@@ -101,7 +101,9 @@ def queue_run_failed(services: Services, run_id: int, error: str) -> None:
     owner, goal = run.workflow.owner, run.workflow.goal
     if not owner.notify_on_failure:
         return
-    queue_rendered(f"run-{run.id}-failed", owner, "run_failed", f"Run failed: “{goal[:80]}”",
+    # A retried run that fails again is news again: one email per try.
+    key = f"run-{run.id}-failed" + (f"-retry-{run.retry_count}" if run.retry_count else "")
+    queue_rendered(key, owner, "run_failed", f"Run failed: “{goal[:80]}”",
                    run=run, goal=goal, error=error,
                    run_link=services.url(f"/runs/{run.id}"), settings_link=services.url("/settings"))
 
@@ -121,3 +123,11 @@ def queue_run_completed(services: Services, run_id: int) -> None:
     queue_rendered(f"run-{run.id}-completed", workflow.owner, "run_completed",
                    f"Run completed: “{workflow.goal[:80]}”", run=run, goal=workflow.goal,
                    run_link=services.url(f"/runs/{run.id}"), settings_link=services.url("/settings"))
+
+
+def queue_budget_paused(services: Services, key: str, workflow_id: str, run_id: int, reason: str) -> None:
+    """Tell the owner the cost guard paused the workflow (once per `key`), with a link to raise the budget."""
+    workflow = db.session.get(Workflow, workflow_id)
+    queue_rendered(key, workflow.owner, "budget_paused", f"Paused by the cost guard: “{workflow.goal[:80]}”",
+                   goal=workflow.goal, run_id=run_id, reason=reason,
+                   workflow_link=services.url(f"/workflows/{workflow_id}"))

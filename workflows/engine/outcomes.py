@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from extensions import db
 from models import Approval, Asset, RunStatus, RunStep, StepStatus, UTCDateTime
-from workflows.engine import conversation, outbox, publishing, runs
+from workflows.engine import conversation, cost_guard, outbox, publishing, runs
 from workflows.engine.attempt import Attempt, ClaimedStep, connection, owner_id
 from workflows.engine.replies import Reply, ok, retry_later
 from workflows.ports import Services
@@ -49,6 +49,11 @@ _RELEASE = sa.update(_steps).where(_OURS).values(
     status=StepStatus.PENDING, error=sa.bindparam("message", type_=sa.Text()), **_RELEASED, **_USAGE)
 _RELEASE_UNSTARTED = _RELEASE.values(effect_started_at=None)
 _EFFECT_STARTED = sa.update(_steps).where(_OURS).values(effect_started_at=_NOW)
+# The cost guard stopped the attempt before it began: the claim is given back as if never taken
+# (every SET reads the row as it was, so `attempts = 1` means this was the first claim).
+_GIVE_BACK = sa.update(_steps).where(_OURS).values(
+    status=StepStatus.PENDING, attempts=_steps.c.attempts - 1,
+    started_at=sa.case((_steps.c.attempts == 1, None), else_=_steps.c.started_at), **_RELEASED)
 _INSERT_ASSET = sa.insert(_assets).values(
     run_id=sa.bindparam("b_run_id"), step_index=sa.bindparam("b_step_index"), kind=sa.bindparam("b_kind"),
     title=sa.bindparam("b_title"), content=sa.bindparam("b_content"), mime_type=sa.bindparam("b_mime_type"),
@@ -175,3 +180,19 @@ def mark_effect_started(services: Services, attempt: Attempt) -> bool:
     done = _guarded(_EFFECT_STARTED, attempt, now=services.clock())
     db.session.commit()
     return done
+
+
+def pause_for_budget(services: Services, attempt: Attempt, guard: cost_guard.Guard, reason: str) -> Reply:
+    """The cost guard said no: the claim given back uncharged, run `paused_budget`, workflow paused,
+    owner told once. Answers 200, so QStash does not deliver the step again: the owner's Resume does."""
+    if not _guarded(_GIVE_BACK, attempt):
+        return _claim_lost()
+    if not runs.pause_for_budget(services, attempt.run_id, attempt.workflow_id, reason):
+        connection().execute(_CANCELLED, {"step_id": attempt.step_id, "now": services.clock()})
+        db.session.commit()
+        return ok("run is no longer running")
+    schedule_to_pause = cost_guard.pause_workflow(services, guard, attempt.run_id, reason)
+    publishing.commit_and_flush(services)  # a publish that fails is the sweep's: the run is paused anyway
+    if schedule_to_pause:
+        cost_guard.sync_schedule(services, attempt.workflow_id)
+    return ok("paused_budget")

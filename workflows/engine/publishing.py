@@ -85,20 +85,32 @@ def step_dedup_id(workflow_id: str, run_id: int, step_index: int) -> str:
     return f"wf-{workflow_id}-run-{run_id}-step-{step_index}"
 
 
+def step_label(workflow_id: str) -> str:
+    """The QStash label of a workflow's step messages: its DLQ is listed by it."""
+    return f"wf-{workflow_id}"
+
+
 def queue_step(services: Services, workflow_id: str, run_id: int, conversation_id: str, step_index: int, *,
-               source_step: int | None, decision_id: int | None = None, user_response: str | None = None) -> int:
-    """Add the message that runs step `step_index` of the run (published after the commit)."""
+               source_step: int | None, decision_id: int | None = None, user_response: str | None = None,
+               again: str | None = None) -> int:
+    """Add the message that runs step `step_index` of the run (published after the commit).
+
+    `again` names a new delivery of a step the owner sent on its way once more (`retry-{n}`,
+    `resume-{n}`): like a resume after a decision, it needs an id of its own, because the plain
+    one may still sit in QStash's dedup window.
+    """
     body: dict[str, Any] = {"workflowId": workflow_id, "runId": run_id, "conversationId": conversation_id,
                             "stepIndex": step_index}
     dedup_id = step_dedup_id(workflow_id, run_id, step_index)
     if decision_id is not None:
-        # A resume needs its own id: the plain one may still sit in QStash's dedup window.
         body["userResponse"] = user_response
         body["approvalId"] = decision_id
         dedup_id += f"-decision-{decision_id}"
+    if again is not None:
+        dedup_id += f"-{again}"
     settings = services.settings
     options = {"retries": settings.step_retries, "failureCallback": FAILED_PATH,
-               "timeoutSeconds": settings.step_timeout_seconds}
+               "timeoutSeconds": settings.step_timeout_seconds, "label": step_label(workflow_id)}
     return _queue(services, STEP_PATH, body, dedup_id, options, run_id, source_step)
 
 
@@ -118,7 +130,7 @@ def _message(services: Services, destination: str, body: dict[str, Any], dedup_i
     return OutgoingMessage(
         url=services.url(destination), body=body, dedup_id=dedup_id, delay_seconds=delay_seconds,
         retries=options.get("retries"), failure_callback=services.url(callback) if callback else None,
-        timeout_seconds=options.get("timeoutSeconds"),
+        timeout_seconds=options.get("timeoutSeconds"), label=options.get("label"),
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
 import httpx
@@ -33,6 +34,28 @@ class OutgoingMessage:
     retries: int | None = None
     failure_callback: str | None = None
     timeout_seconds: int | None = None
+    label: str | None = None  # QStash filters its logs and DLQ by it (a workflow's step messages)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message QStash gave up on, as it sits in the DLQ."""
+
+    dlq_id: str
+    message_id: str
+    url: str
+    body: Any  # the message body parsed as JSON, else None
+    created_at: datetime  # when the message was published
+    response_status: int | None  # what the last delivery attempt was answered
+    response_body: str
+
+
+@dataclass(frozen=True)
+class DeadLetterPage:
+    """One page of the DLQ and the cursor of the next (None: the last page)."""
+
+    items: list[DeadLetter]
+    cursor: str | None
 
 
 class Queue(Protocol):
@@ -49,6 +72,12 @@ class Queue(Protocol):
     def resume_schedule(self, schedule_id: str) -> None: ...
 
     def list_schedules(self) -> list[dict[str, Any]]: ...
+
+    def dead_letters(self, label: str, cursor: str | None = None) -> DeadLetterPage: ...
+
+    def dead_letter(self, dlq_id: str) -> DeadLetter | None: ...
+
+    def delete_dead_letter(self, dlq_id: str) -> None: ...
 
 
 class QStashQueue:
@@ -77,6 +106,8 @@ class QStashQueue:
             options["failure_callback"] = message.failure_callback
         if message.timeout_seconds:
             options["timeout"] = f"{int(message.timeout_seconds)}s"
+        if message.label:
+            options["label"] = message.label
         response = self._call(
             "publish", self._client.message.publish_json, url=message.url, body=message.body, **options
         )
@@ -89,15 +120,20 @@ class QStashQueue:
             destination=destination, cron=cron, body=body, schedule_id=schedule_id,
         )
 
+    def _unless_missing(self, what: str, fn: Any, *args: Any) -> Any:
+        """Call QStash; None when it answers that the thing does not exist (404)."""
+        try:
+            return fn(*args)
+        except QStashError as exc:
+            if "404" in str(exc) or "not found" in str(exc).lower():
+                return None
+            raise Unavailable(f"QStash refused to {what}: {exc}") from exc
+        except (httpx.HTTPError, OSError) as exc:
+            raise Unavailable(f"QStash at {self._base} is unreachable ({what}): {exc}") from exc
+
     def delete_schedule(self, schedule_id: str) -> None:
         """Delete a schedule; one that does not exist is already deleted."""
-        try:
-            self._client.schedule.delete(schedule_id)
-        except QStashError as exc:
-            if "404" not in str(exc) and "not found" not in str(exc).lower():
-                raise Unavailable(f"QStash refused to delete schedule {schedule_id}: {exc}") from exc
-        except (httpx.HTTPError, OSError) as exc:
-            raise Unavailable(f"QStash at {self._base} is unreachable (delete schedule): {exc}") from exc
+        self._unless_missing(f"delete schedule {schedule_id}", self._client.schedule.delete, schedule_id)
 
     def pause_schedule(self, schedule_id: str) -> None:
         self._call("pause schedule", self._client.schedule.pause, schedule_id)
@@ -118,6 +154,34 @@ class QStashQueue:
             }
             for s in schedules
         ]
+
+    def dead_letters(self, label: str, cursor: str | None = None) -> DeadLetterPage:
+        """A page of the DLQ's messages published with this label, oldest first."""
+        page = self._call("list DLQ", self._client.dlq.list, cursor=cursor, count=DLQ_PAGE,
+                          filter={"label": label})
+        return DeadLetterPage([_dead_letter(m) for m in page.messages], page.cursor or None)
+
+    def dead_letter(self, dlq_id: str) -> DeadLetter | None:
+        """One DLQ message, or None when it is not (or no longer) in the DLQ."""
+        message = self._unless_missing(f"read DLQ message {dlq_id}", self._client.dlq.get, dlq_id)
+        return None if message is None else _dead_letter(message)
+
+    def delete_dead_letter(self, dlq_id: str) -> None:
+        """Remove a message from the DLQ; one that is not there is already removed."""
+        self._unless_missing(f"delete DLQ message {dlq_id}", self._client.dlq.delete, dlq_id)
+
+
+DLQ_PAGE = 100  # QStash's most per page
+
+
+def _dead_letter(message: Any) -> DeadLetter:
+    """The SDK's DlqMessage as the domain's value."""
+    return DeadLetter(
+        dlq_id=message.dlq_id, message_id=message.message_id, url=message.url,
+        body=body_json(message.body or ""), response_status=message.response_status,
+        created_at=datetime.fromtimestamp(message.created_at / 1000, timezone.utc),
+        response_body=(message.response_body or "")[:2000],
+    )
 
 
 def verify_signature(settings: Settings, signature: str | None, body: str, url: str) -> str | None:

@@ -38,9 +38,12 @@ from workflows.ports import Services
 from workflows.usage import Usage
 
 __all__ = ["RunStarted", "Trigger", "start_now", "start_scheduled", "cancel", "finish", "mark_running",
-           "hold_running", "pause_for_approval", "add_usage", "skip_steps_after", "lease_until"]
+           "hold_running", "pause_for_approval", "pause_for_budget", "reopen", "add_usage", "skip_steps_after",
+           "lease_until"]
 
 FINISHED_VALUES = [s.value for s in RUN_FINISHED]
+# Runs whose steps no delivery may claim: finished, or paused by the cost guard until resumed.
+HALTED_VALUES = [*FINISHED_VALUES, RunStatus.PAUSED_BUDGET.value]
 OPEN_STEP_STATES = (StepStatus.PENDING, StepStatus.AWAITING_APPROVAL)
 _runs, _steps, _workflows, _definitions = Run.__table__, RunStep.__table__, Workflow.__table__, WorkflowStep.__table__
 _NOW = sa.bindparam("now", type_=UTCDateTime())
@@ -215,14 +218,65 @@ def finish(services: Services, run_id: int, workflow_id: str, status: RunStatus,
     if not conn.execute(statement, {"run_id": run_id, "new_status": status, "now": services.clock(),
                                     "error": error}).rowcount:
         return False
-    ids = {"workflow_id": workflow_id, "run_id": run_id}
+    _free_slot(services, workflow_id, run_id)
+    return True
+
+
+def _free_slot(services: Services, workflow_id: str, run_id: int) -> None:
+    """The run no longer holds the workflow's overlap slot; a run waiting its turn (`queue`) takes
+    it and gets its first step message, in the caller's transaction."""
+    conn, ids = connection(), {"workflow_id": workflow_id, "run_id": run_id}
     promoted = conn.execute(_PROMOTE, ids).scalar()
     conn.execute(_UNQUEUE, ids)
     if promoted:
         waiting = conn.execute(_WAITING, {"run_id": promoted}).first()
         if waiting is not None and waiting.status == RunStatus.PENDING:
             publishing.queue_step(services, workflow_id, promoted, waiting.conversation_id, 0, source_step=None)
+
+
+_PAUSE_BUDGET = sa.update(_runs).where(_THIS_RUN, _runs.c.status == RunStatus.RUNNING).values(
+    status=RunStatus.PAUSED_BUDGET, error=sa.bindparam("error", type_=sa.Text()))
+
+
+def pause_for_budget(services: Services, run_id: int, workflow_id: str, reason: str) -> bool:
+    """Running → paused_budget (the reason kept as its error); the run gives up the overlap slot,
+    since it may wait for days. False when the run is no longer running (cancelled meanwhile)."""
+    if not connection().execute(_PAUSE_BUDGET, {"run_id": run_id, "error": reason}).rowcount:
+        return False
+    _free_slot(services, workflow_id, run_id)
     return True
+
+
+def _reopen_statement(status: RunStatus, counter: str) -> sa.Update:
+    column = _runs.c[counter]
+    return (sa.update(_runs).where(_THIS_RUN, _runs.c.status == status)
+            .values({_runs.c.status: RunStatus.RUNNING, _runs.c.finished_at: None, _runs.c.error: None,
+                     column: column + 1})
+            .returning(column))
+
+
+# A failed run is retried (retry_count), a budget-paused one resumed (resume_count).
+_REOPEN = {RunStatus.FAILED: (_reopen_statement(RunStatus.FAILED, "retry_count"), "retry"),
+           RunStatus.PAUSED_BUDGET: (_reopen_statement(RunStatus.PAUSED_BUDGET, "resume_count"), "resume")}
+
+
+def reopen(services: Services, run_id: int, workflow_id: str, conversation_id: str, from_status: RunStatus,
+           step_index: int) -> int | None:
+    """A failed or budget-paused run runs again from `step_index`, at its owner's word: its new
+    retry (or resume) count n, and its step message `…-step-{i}-retry-{n}` (or `-resume-{n}`)
+    queued; None when the run was no longer in `from_status` (someone was first).
+
+    Like Run now, an owner's explicit act ignores the overlap policy: the run takes the slot.
+    """
+    statement, again = _REOPEN[from_status]
+    conn = connection()
+    count = conn.execute(statement, {"run_id": run_id}).scalar()
+    if count is None:
+        return None
+    conn.execute(_CLAIM_ACTIVE, {"workflow_id": workflow_id, "run_id": run_id})
+    publishing.queue_step(services, workflow_id, run_id, conversation_id, step_index, source_step=None,
+                          again=f"{again}-{count}")
+    return count
 
 
 def skip_steps_after(run_id: int, step_index: int) -> None:

@@ -95,3 +95,5 @@ class Tool:
     output_fields: tuple[str, ...] = ()
     # Input fields the tool renders itself (compose's template); the runner leaves them raw.
     raw_fields: tuple[str, ...] = ()
+    # It calls the language model when it runs (`write`): the cost guard checks the budget first.
+    uses_model: bool = False

@@ -82,4 +82,5 @@ TOOL = Tool(
     delivery=Delivery.READ_ONLY,
     run=run,
     output_fields=("text",),
+    uses_model=True,
 )
