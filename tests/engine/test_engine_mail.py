@@ -16,6 +16,7 @@ from models import Approval, Outbox, OutboxStatus, User
 from tests.conftest import CSRF_INPUT
 from tests.engine.conftest import compose, http_step
 from tests.support.mail import SmtpServer, body
+from tests.support.waiting import eventually
 from workflows.engine.sending import backoff
 
 HOOK = "/hook"
@@ -135,7 +136,9 @@ def test_mail_written_while_the_smtp_server_is_down_goes_out_once_it_is_back(mai
     run_id = stack.run_now(_approval_workflow(stack, recorder)["id"])
     approval = stack.wait_approval(run_id)
     key = f"approval-{approval['id']}-request"
-    assert _outbox(stack) == [(key, "queued", 1)]
+    # The approval is visible once committed; the send after that commit may still be trying.
+    eventually(lambda: _outbox(stack), until=lambda rows: rows == [(key, "queued", 1)],
+               what="the first send to fail")
     with stack.db():
         assert "unreachable" in db.session.scalar(sa.select(Outbox.error))
     smtp.start()
