@@ -19,7 +19,7 @@ STEP_IN = {
 WORKFLOW_IN = {
     "type": "object", "required": ["goal"],
     "properties": {"goal": {"type": "string", "maxLength": 2000}, "schedule": NULLABLE_STR,
-                   "timezone": STR, "overlap": {"enum": ["skip", "queue", "allow"]},
+                   "timezone": STR, "overlap": {"enum": ["skip", "queue", "allow", "supersede"]},
                    "paused": {"type": "boolean"}, "steps": {"type": "array", "maxItems": 20, "items": STEP_IN}},
 }
 WORKFLOW = {

@@ -68,6 +68,7 @@ def run_json(run: Run, detail: bool = True) -> dict[str, Any]:
         "promptTokens": run.prompt_tokens,
         "completionTokens": run.completion_tokens,
         "costUsd": round(run.cost_usd, 6),
+        "supersededBy": run.superseded_by_id,
     }
     if not detail:
         return body
