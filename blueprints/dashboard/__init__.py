@@ -29,7 +29,7 @@ from blueprints.dashboard.timeline import duration, status_word
 from blueprints.markup import markdown_html
 from blueprints.render import localtime, viewer_zone
 from workflows.authoring import owned
-from workflows.authoring.proposals import present, time_left
+from workflows.authoring.proposals import present, superseded_at, time_left
 from workflows.errors import DomainError
 
 bp = Blueprint("dashboard", __name__)
@@ -47,6 +47,7 @@ bp.add_app_template_global(viewer_zone, "viewer_zone")
 bp.add_app_template_filter(status_word, "status_word")
 bp.add_app_template_global(present, "present_proposal")
 bp.add_app_template_global(time_left, "time_left")
+bp.add_app_template_global(superseded_at, "superseded_at")
 bp.add_app_template_filter(duration, "duration")
 bp.add_app_template_filter(markdown_html, "markdown")
 

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from extensions import db
 from models import Approval, Asset, Run, Workflow, iso
+from workflows.authoring.changes import Comparison
 from workflows.engine.schedules import next_runs
 
 
@@ -50,6 +51,21 @@ def approval_json(approval: Approval) -> dict[str, Any]:
         "channel": approval.channel.value if approval.channel else None,
         "expiresAt": iso(approval.expires_at),
         "createdAt": iso(approval.created_at),
+    }
+
+
+def approval_detail_json(approval: Approval, comparison: Comparison | None) -> dict[str, Any]:
+    """One approval with the last approved version of its step (`previousApproved`, its time and
+    approval id) and the proposal's similarity to it, 0-1 (docs/architecture.md, *What changed
+    since last time*); null without an earlier approved version."""
+    previous = comparison.previous if comparison else None
+    similarity = comparison.similarity if comparison else None
+    return {
+        **approval_json(approval),
+        "previousApproved": previous.decided_input if previous else None,
+        "previousApprovedAt": iso(previous.decided_at) if previous else None,
+        "previousApprovalId": previous.approval_id if previous else None,
+        "similarity": round(similarity, 4) if similarity is not None else None,
     }
 
 
