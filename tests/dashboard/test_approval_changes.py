@@ -180,7 +180,7 @@ def test_the_approval_email_carries_the_diff_and_the_warning(app, ada):
         email = db.session.scalar(sa.select(Outbox).where(Outbox.dedup_key == f"approval-{approval_id}-request"))
     assert "very similar to what you approved on 2026-05-04 07:30 UTC (92% the same words, in order)" in email.text
     assert "about AI [-last-]{+this+} week." in email.text
-    assert "<del>last</del><ins>this</ins>" in email.html and "very similar to what you approved on" in email.html
+    assert "<del>last</del> <ins>this</ins>" in email.html and "very similar to what you approved on" in email.html
 
 
 def test_an_email_for_a_step_never_approved_has_no_comparison(app, ada):

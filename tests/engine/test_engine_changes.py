@@ -58,7 +58,7 @@ def test_each_draft_is_compared_with_the_last_approved_one(llm_stack, fake):
     email = _email(stack, second["id"])
     assert "very similar to what you approved on" in email.text
     assert "Robots learned to fold [-laundry.-]{+shirts.+}" in email.text
-    assert "<del>laundry.</del><ins>shirts.</ins>" in email.html
+    assert "<del>laundry.</del> <ins>shirts.</ins>" in email.html
     assert stack.decide(second["id"], decision="reject").status_code == 200  # caught before it went out twice
 
     third_run = stack.run_now(workflow["id"])
