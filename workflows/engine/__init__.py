@@ -10,8 +10,8 @@ Module map:
                   given back for a retry
 - `replies`       Reply and the consumer's vocabulary: ok, 409/503 with Retry-After, 489 non-retryable
 - `conversation`  the run's conversation with the model: load, append, the synthetic tool exchange
-- `runs`          run creation (run now, ticks, the overlap policy), and every change of a run's
-                  status (the only module that writes it)
+- `runs`          run creation (run now, ticks, the overlap policy, supersede), and every change
+                  of a run's status (the only module that writes it)
 - `approvals`     decide once (approve, edit & approve, reject, request changes), expire
 - `consumers`     the consumers beside the step: schedule ticks, the failure callback, the sweep
 - `publishing`    every QStash message as a PendingPublish row, flushed after the commit
