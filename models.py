@@ -69,12 +69,13 @@ class RunStatus(StrEnum):
     CANCELLED = "cancelled"  # cancelled by its owner
     EXPIRED = "expired"  # an approval was not decided in time
     SKIPPED = "skipped"  # a tick the overlap policy did not run
+    SUPERSEDED = "superseded"  # still awaiting approval when the next tick came (overlap supersede)
     PAUSED_BUDGET = "paused_budget"  # the cost guard stopped it before a model call; resumable
 
 
 RUN_FINISHED = frozenset(
     {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.REJECTED, RunStatus.CANCELLED,
-     RunStatus.EXPIRED, RunStatus.SKIPPED}
+     RunStatus.EXPIRED, RunStatus.SKIPPED, RunStatus.SUPERSEDED}
 )
 
 
@@ -97,12 +98,14 @@ class ApprovalStatus(StrEnum):
     REVISE = "revise"  # changes requested: the agent proposes again, a new approval follows
     EXPIRED = "expired"  # nobody decided before expires_at
     CANCELLED = "cancelled"  # the run was cancelled while it waited
+    SUPERSEDED = "superseded"  # the next tick started a fresh run instead (overlap supersede)
 
 
 class Overlap(StrEnum):
     SKIP = "skip"  # a tick while a run is active records a skipped run
     QUEUE = "queue"  # one run may wait behind the active one; later ticks are skipped
     ALLOW = "allow"  # every tick starts a run
+    SUPERSEDE = "supersede"  # a tick ends a run still awaiting approval and starts a fresh one
 
 
 class Trigger(StrEnum):
@@ -286,11 +289,16 @@ class Run(db.Model):
     # step message's dedup id (`…-retry-{n}`, `…-resume-{n}`), new each time.
     retry_count: Mapped[int] = mapped_column(default=0, server_default="0")
     resume_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The run of the tick that superseded this one (overlap supersede). No foreign key, like the
+    # workflow's active_run_id: runs go only with their workflow, all at once.
+    superseded_by_id: Mapped[Optional[int]] = mapped_column()
 
     workflow: Mapped[Workflow] = relationship()
     steps: Mapped[list[RunStep]] = relationship(
         order_by="RunStep.step_index", cascade="all, delete-orphan", back_populates="run"
     )
+    superseded_by: Mapped[Optional[Run]] = relationship(
+        primaryjoin="foreign(Run.superseded_by_id) == remote(Run.id)", viewonly=True)
 
 
 class RunStep(StepDefinition, db.Model):

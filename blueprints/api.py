@@ -7,9 +7,9 @@ from blueprints.common import domain_error, json_body, optional_json_body, servi
 from blueprints.openapi import document
 from blueprints.security import api_user
 from models import Channel, Trigger
-from workflows.authoring import editing, owned, planning
+from workflows.authoring import changes, editing, owned, planning
 from workflows.authoring.pagination import parse_limit
-from workflows.authoring.serialize import approval_json, run_json, workflow_json
+from workflows.authoring.serialize import approval_detail_json, approval_json, run_json, workflow_json
 from workflows.engine import approvals, cost_guard, costs, retries, runs
 from workflows.errors import Conflict, DomainError
 
@@ -135,6 +135,13 @@ def resume_run(run_id: int):
 def list_approvals():
     """The caller's approvals, newest first (`?status=pending`)."""
     return _page(owned.approvals_for(g.user.id, request.args.get("status"), *_page_params()), approval_json)
+
+
+@bp.get("/approvals/<int:approval_id>")
+def get_approval(approval_id: int):
+    """One approval, with the last approved version of its step and how similar the proposal is."""
+    approval = owned.get_approval(g.user.id, approval_id)
+    return jsonify(approval_detail_json(approval, changes.for_approval(approval)))
 
 
 @bp.post("/approvals/<int:approval_id>")

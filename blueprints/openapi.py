@@ -19,7 +19,7 @@ STEP_IN = {
 WORKFLOW_IN = {
     "type": "object", "required": ["goal"],
     "properties": {"goal": {"type": "string", "maxLength": 2000}, "schedule": NULLABLE_STR,
-                   "timezone": STR, "overlap": {"enum": ["skip", "queue", "allow"]},
+                   "timezone": STR, "overlap": {"enum": ["skip", "queue", "allow", "supersede"]},
                    "paused": {"type": "boolean"}, "steps": {"type": "array", "maxItems": 20, "items": STEP_IN},
                    "budgetUsd": {"type": ["number", "null"], "minimum": 0, "maximum": 1_000_000,
                                  "description": "Monthly budget for model calls (USD); null: none"}},
@@ -40,11 +40,20 @@ APPROVAL = {
                                    "proposedInput", "decidedInput", "feedback", "decidedBy",
                                    "decidedAt", "channel", "expiresAt")},
 }
+APPROVAL_DETAIL = {
+    "type": "object",
+    "properties": {**APPROVAL["properties"],
+                   "previousApproved": {"type": ["object", "null"],
+                                        "description": "The last approved input of the same step of the same workflow"},
+                   "previousApprovedAt": TIME, "previousApprovalId": {"type": ["integer", "null"]},
+                   "similarity": {"type": ["number", "null"], "minimum": 0, "maximum": 1,
+                                  "description": "difflib's ratio over the words of both versions, case-insensitive"}},
+}
 RUN = {
     "type": "object",
     "properties": {**{k: {} for k in ("id", "workflowId", "conversationId", "status", "trigger",
                                       "createdAt", "finishedAt", "error", "promptTokens",
-                                      "completionTokens", "costUsd", "steps", "assets")},
+                                      "completionTokens", "costUsd", "supersededBy", "steps", "assets")},
                    "approvals": {"type": "array", "items": APPROVAL}},
 }
 SIGNED = "Called by QStash only; requires a valid `Upstash-Signature`."
@@ -105,6 +114,8 @@ PATHS: dict[str, dict[str, Any]] = {
         "Resume a run the cost guard paused (409 while the budget is still too low)", 202, RUN, params=["runId"])},
     "/api/approvals": {"get": _op("List your approvals", 200, _list(APPROVAL), query=PAGE + ["status"])},
     "/api/approvals/{approvalId}": {
+        "get": _op("Read an approval, beside the last approved version of its step", 200, APPROVAL_DETAIL,
+                   params=["approvalId"]),
         "post": _op("Decide an approval", 200, APPROVAL, {
             "type": "object", "required": ["decision"],
             "properties": {"decision": {"enum": ["approve", "reject", "revise"]}, "feedback": STR,

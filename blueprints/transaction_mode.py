@@ -13,6 +13,7 @@ from workflows import transactions
 READ_ONLY_ENDPOINTS = frozenset({
     "dashboard.index", "dashboard.approvals", "dashboard.settings", "dashboard.healthz", "dashboard.undeliverable",
     "api.openapi", "api.list_workflows", "api.get_workflow", "api.list_runs", "api.get_run", "api.list_approvals",
+    "api.get_approval",
     "auth.login", "auth.register", "linkedin.show", "linkedin.connect", "static",
 })
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})

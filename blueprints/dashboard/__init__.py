@@ -31,7 +31,7 @@ from blueprints.dashboard.timeline import duration, status_word
 from blueprints.markup import markdown_html
 from blueprints.render import localtime, viewer_zone
 from workflows.authoring import owned
-from workflows.authoring.proposals import present, time_left
+from workflows.authoring.proposals import present, superseded_at, time_left
 from workflows.engine.costs import usd
 from workflows.errors import DomainError
 
@@ -50,6 +50,7 @@ bp.add_app_template_global(viewer_zone, "viewer_zone")
 bp.add_app_template_filter(status_word, "status_word")
 bp.add_app_template_global(present, "present_proposal")
 bp.add_app_template_global(time_left, "time_left")
+bp.add_app_template_global(superseded_at, "superseded_at")
 bp.add_app_template_filter(duration, "duration")
 bp.add_app_template_filter(markdown_html, "markdown")
 bp.add_app_template_filter(usd, "usd")

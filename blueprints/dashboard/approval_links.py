@@ -14,6 +14,7 @@ from blueprints.common import services
 from blueprints.dashboard import bp
 from extensions import db
 from models import Approval, ApprovalStatus, Channel
+from workflows.authoring import changes
 from workflows.engine import approvals as deciding
 from workflows.errors import Conflict, Invalid, Malformed
 from workflows.integrations import signed_links
@@ -40,7 +41,9 @@ def _open(approval: Approval) -> bool:
 
 
 def _render(approval: Approval, token: str, status: int = 200, **extra: object):
-    return render_template("approvals/link.html", row=approval, token=token, open=_open(approval),
+    is_open = _open(approval)
+    comparison = changes.for_approval(approval) if is_open else None
+    return render_template("approvals/link.html", row=approval, token=token, open=is_open, comparison=comparison,
                            now=services().clock(), **extra), status
 
 

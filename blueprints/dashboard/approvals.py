@@ -9,7 +9,7 @@ from blueprints.common import services
 from blueprints.dashboard import bp
 from blueprints.render import is_htmx
 from models import Approval, Channel
-from workflows.authoring import owned
+from workflows.authoring import changes, owned
 from workflows.authoring.input_form import input_fields, parse_input_form, typed_fields
 from workflows.authoring.pagination import parse_limit
 from workflows.engine import approvals as deciding
@@ -35,14 +35,17 @@ def _page(status: int = 200, **card: object):
                                    request.args.get("cursor") or None)
     except DomainError as error:
         abort(400, description=error.message)
-    return render_template(PAGE, page=page, history=history, card=card, now=services().clock()), status
+    comparisons = {} if history else changes.for_approvals(page.items)
+    return render_template(PAGE, page=page, history=history, card=card, comparisons=comparisons,
+                           now=services().clock()), status
 
 
 def _card(approval: Approval, status: int = 200, **state: object):
     """One approval's card: alone for htmx (always 200: htmx swaps only a success, and a form
     with its errors is what should be swapped in), inside the page otherwise."""
     if is_htmx():
-        return render_template(CARD, row=approval, now=services().clock(), **state)
+        return render_template(CARD, row=approval, now=services().clock(),
+                               comparison=changes.for_approval(approval), **state)
     return _page(status, **{"id": approval.id, **state})
 
 

@@ -25,7 +25,8 @@ STEP_PATH = re.compile(r"^steps\[(\d+)\]\.(toolName|instruction|needsApproval|to
 LONG_TEXT = 500  # strings that may be longer than this get a textarea
 OVERLAP_LABELS = {"skip": "skip: no new run while one is active",
                   "queue": "queue: one run waits behind the active one",
-                  "allow": "allow: every tick starts a run"}
+                  "allow": "allow: every tick starts a run",
+                  "supersede": "supersede: the next tick replaces a run still awaiting approval"}
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """the cost guard and retry from the failed step
 
 Revision ID: 0008_cost_guard_and_retry
-Revises: 0005_perf_indexes
+Revises: 0007_fresh_approvals
 Create Date: 2026-12-08 10:00:00
 
 A workflow's monthly budget and the flag that asks the sweep to bring QStash's schedule in line
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0008_cost_guard_and_retry'
-down_revision = '0005_perf_indexes'
+down_revision = '0007_fresh_approvals'
 branch_labels = None
 depends_on = None
 

@@ -4,7 +4,6 @@ the form, and the undeliverable messages from QStash's DLQ with "Retry" and "Dis
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 import pytest
 

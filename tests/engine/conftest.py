@@ -31,7 +31,7 @@ from tests.support.waiting import eventually
 from workflows.engine.publishing import STEP_PATH
 from workflows.ports import Services
 
-TERMINAL = {"completed", "failed", "rejected", "cancelled", "expired", "skipped"}
+TERMINAL = {"completed", "failed", "rejected", "cancelled", "expired", "skipped", "superseded"}
 # A message's last log state once QStash is done with it.
 FINISHED = {LogState.DELIVERED, LogState.FAILED, LogState.CANCELED}
 

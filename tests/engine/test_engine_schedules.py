@@ -142,6 +142,8 @@ def test_trigger_for_an_unknown_workflow_is_non_retryable(stack):
     ("skip", {"started": 1, "skipped": 7}),
     ("queue", {"started": 1, "queued": 1, "skipped": 6}),
     ("allow", {"started": 8}),
+    # The first tick's run has not reached its approval yet: nothing to supersede, the rest skip.
+    ("supersede", {"started": 1, "skipped": 7}),
 ])
 def test_overlap_is_atomic_under_concurrent_ticks(app, services, policy, expected):
     user_id, _ = create_user_with_token(app, "ticks@example.com")

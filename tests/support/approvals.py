@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from extensions import db
@@ -34,3 +34,18 @@ def seed(owner_email: str, tool: str = "linkedin_post", *, instruction: str | No
     db.session.add_all([workflow, run, step, approval])
     db.session.commit()
     return approval.id, run.id, workflow.id
+
+
+def approved_before(workflow_id: str, tool: str, data: dict[str, Any], decided_at: datetime,
+                    step_index: int = 0) -> int:
+    """An earlier, completed run of the workflow whose step was approved with `data` at
+    `decided_at` (what a new proposal is compared with); the approval id. Needs an app context."""
+    run = Run(workflow_id=workflow_id, conversation_id=uuid.uuid4().hex, trigger=Trigger.SCHEDULE,
+              status=RunStatus.COMPLETED, started_at=decided_at, finished_at=decided_at)
+    step = RunStep(run=run, step_index=step_index, tool_name=tool, tool_input=data, needs_approval=True,
+                   status=StepStatus.COMPLETED, attempts=2, input=data, started_at=decided_at, finished_at=decided_at)
+    approval = Approval(run_step=step, run=run, status=ApprovalStatus.APPROVED, proposed_input=data, decided_input=data,
+                        decided_by="ada@example.com", decided_at=decided_at, expires_at=decided_at + timedelta(hours=72))
+    db.session.add_all([run, step, approval])
+    db.session.commit()
+    return approval.id

@@ -12,7 +12,9 @@ Module map:
 - `trial`         "Test step": a read-only tool run now from the form, nothing stored
 - `pagination`    keyset pagination with an opaque cursor
 - `serialize`     the JSON shapes of the API
-- `proposals`     what a step proposes, arranged to read (post, email, webhook), and time left
+- `proposals`     what a step proposes, arranged to read (post, email, webhook), time left, and
+                  when the next tick supersedes it (overlap supersede)
+- `changes`       a proposal against the last approved version of its step: word diff, similarity
 - `input_form`    a tool's input as form fields from its JSON Schema, and the form read back
 - `mailbox`       the dev mailbox's list and its sanitised email HTML
 """

@@ -111,7 +111,7 @@ def check_overlap(value: Any) -> Overlap:
     try:
         return Overlap(value)
     except ValueError:
-        raise Invalid("overlap must be skip, queue or allow", field="overlap") from None
+        raise Invalid("overlap must be skip, queue, allow or supersede", field="overlap") from None
 
 
 def check_budget(value: Any) -> float | None:

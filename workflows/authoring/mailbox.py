@@ -11,7 +11,8 @@ from models import Outbox, User
 from workflows.authoring.pagination import Page, paginate
 
 TAGS = {"a", "p", "br", "strong", "em", "b", "i", "code", "pre", "blockquote", "ul", "ol", "li",
-        "h1", "h2", "h3", "h4", "table", "thead", "tbody", "tr", "th", "td", "hr", "small", "dl", "dt", "dd", "span"}
+        "h1", "h2", "h3", "h4", "table", "thead", "tbody", "tr", "th", "td", "hr", "small", "dl", "dt", "dd", "span",
+        "ins", "del"}  # ins/del: what changed since the last approved version
 ATTRIBUTES = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}}
 
 

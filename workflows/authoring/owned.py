@@ -152,6 +152,8 @@ def approval_page(owner_id: int, history: bool, limit: int = 50, cursor: str | N
     # _owned already joins the run and its workflow: fill those relations from that join.
     query = _owned(Approval, owner_id).where(wanted).options(
         contains_eager(Approval.run).contains_eager(Run.workflow), selectinload(Approval.run_step))
+    if history:  # a superseded one names the run that took its place
+        query = query.options(contains_eager(Approval.run).selectinload(Run.superseded_by))
     return paginate(query, [Approval.id], limit, cursor)
 
 

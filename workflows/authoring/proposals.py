@@ -1,4 +1,5 @@
-"""What a step proposes, arranged to be read by a person: a post, an email, a webhook call.
+"""What a step proposes, arranged to be read by a person: a post, an email, a webhook call; and
+how long it may wait (time left, and when the next tick supersedes it under overlap `supersede`).
 
 The approvals page, the emailed link page and the approval emails all show a proposal the same
 way, from the one `present` below.
@@ -10,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from models import Overlap, Workflow
+from qstash_dev.cron import next_fire_times
 from workflows.integrations.linkedin import MAX_POST_CHARS
 
 
@@ -61,3 +64,13 @@ def time_left(until: datetime, now: datetime) -> str:
     parts = [(days, "day"), (hours, "hour")] if days else [(hours, "hour"), (mins, "minute")]
     words = [f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in parts if n]
     return " ".join(words) or "less than a minute"
+
+
+def superseded_at(workflow: Workflow, run_id: int, expires_at: datetime, now: datetime) -> datetime | None:
+    """When the next tick will supersede this run waiting for approval (overlap `supersede`), or
+    None: another policy, no schedule, paused, not the workflow's active run, or it expires first."""
+    if (workflow.overlap != Overlap.SUPERSEDE or workflow.paused or not workflow.schedule
+            or workflow.active_run_id != run_id):
+        return None
+    upcoming = next_fire_times(workflow.schedule, workflow.timezone, now, 1)
+    return upcoming[0] if upcoming and upcoming[0] < expires_at else None

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from extensions import db
 from models import Approval, Asset, Run, Workflow, iso
+from workflows.authoring.changes import Comparison
 from workflows.engine.costs import WorkflowCost
 from workflows.engine.schedules import next_runs
 
@@ -60,6 +61,21 @@ def approval_json(approval: Approval) -> dict[str, Any]:
     }
 
 
+def approval_detail_json(approval: Approval, comparison: Comparison | None) -> dict[str, Any]:
+    """One approval with the last approved version of its step (`previousApproved`, its time and
+    approval id) and the proposal's similarity to it, 0-1 (docs/architecture.md, *What changed
+    since last time*); null without an earlier approved version."""
+    previous = comparison.previous if comparison else None
+    similarity = comparison.similarity if comparison else None
+    return {
+        **approval_json(approval),
+        "previousApproved": previous.decided_input if previous else None,
+        "previousApprovedAt": iso(previous.decided_at) if previous else None,
+        "previousApprovalId": previous.approval_id if previous else None,
+        "similarity": round(similarity, 4) if similarity is not None else None,
+    }
+
+
 def run_json(run: Run, detail: bool = True) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": run.id,
@@ -75,6 +91,7 @@ def run_json(run: Run, detail: bool = True) -> dict[str, Any]:
         "promptTokens": run.prompt_tokens,
         "completionTokens": run.completion_tokens,
         "costUsd": round(run.cost_usd, 6),
+        "supersededBy": run.superseded_by_id,
     }
     if not detail:
         return body

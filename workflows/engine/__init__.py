@@ -10,9 +10,9 @@ Module map:
                   given back for a retry
 - `replies`       Reply and the consumer's vocabulary: ok, 409/503 with Retry-After, 489 non-retryable
 - `conversation`  the run's conversation with the model: load, append, the synthetic tool exchange
-- `runs`          run creation (run now, ticks, the overlap policy), and every change of a run's
-                  status (the only module that writes it): finish, pause for approval or budget,
-                  reopen for a retry or a resume
+- `runs`          run creation (run now, ticks, the overlap policy, supersede), and every change
+                  of a run's status (the only module that writes it): finish, pause for approval
+                  or budget, reopen for a retry or a resume
 - `approvals`     decide once (approve, edit & approve, reject, request changes), expire
 - `costs`         what a workflow costs: the month's spend (in its zone), a run's projected cost,
                   a step's median cost, a prompt priced before it is sent

@@ -89,15 +89,25 @@ def decide(services: Services, approval: Approval, decision: str, *, decided_by:
 
 
 def already_decided_message(approval: Approval) -> str:
-    """'already approved by ada@example.com at 2026-…Z' (or expired / cancelled)."""
+    """'already approved by ada@example.com at 2026-…Z' (or expired / cancelled / superseded)."""
     status = approval.status.value
     if approval.status == ApprovalStatus.PENDING:  # past expires_at, the expiry message not in yet
         return f"this approval expired at {approval.expires_at:%Y-%m-%dT%H:%M:%SZ}; it can no longer be decided"
+    if approval.status == ApprovalStatus.SUPERSEDED:
+        return f"this approval was superseded {superseded_by(approval)}; it can no longer be decided"
     if approval.status in (ApprovalStatus.EXPIRED, ApprovalStatus.CANCELLED):
         when = approval.decided_at or approval.expires_at
         return f"this approval was {status} at {when:%Y-%m-%dT%H:%M:%SZ}; it can no longer be decided"
     label = {"approved": "approved", "rejected": "rejected", "revise": "sent back for changes"}.get(status, status)
     return f"already {label} by {approval.decided_by} at {approval.decided_at:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def superseded_by(approval: Approval) -> str:
+    """'by the run of 2026-…Z (run #12)': the tick whose run took a superseded approval's place."""
+    newer = approval.run.superseded_by
+    if newer is None:
+        return f"at {approval.decided_at:%Y-%m-%dT%H:%M:%SZ} by a newer run"
+    return f"by the run of {newer.scheduled_for or newer.created_at:%Y-%m-%dT%H:%M:%SZ} (run #{newer.id})"
 
 
 def _reject(services: Services, run: Run, step: RunStep) -> None:

@@ -15,7 +15,8 @@ from flask import current_app
 
 from extensions import db
 from models import Approval, Outbox, Run, User, Workflow
-from workflows.authoring.proposals import present, time_left
+from workflows.authoring import changes
+from workflows.authoring.proposals import present, superseded_at, time_left
 from workflows.integrations import signed_links
 from workflows.ports import Services
 
@@ -66,10 +67,13 @@ def approval_link(services: Services, approval_id: int) -> str:
 
 def _approval_context(services: Services, approval: Approval) -> dict[str, Any]:
     step, run = approval.run_step, approval.run
+    now = services.clock()
     return {
         "goal": run.workflow.goal, "step": step, "approval": approval,
         "proposal": present(step.tool_name, approval.proposed_input),
-        "time_left": time_left(approval.expires_at, services.clock()),
+        "changes": changes.for_approval(approval),
+        "supersede_at": superseded_at(run.workflow, run.id, approval.expires_at, now),
+        "time_left": time_left(approval.expires_at, now),
         "link": approval_link(services, approval.id),
         "inbox": services.url("/approvals"),
         "workflow_link": services.url(f"/workflows/{run.workflow_id}"),

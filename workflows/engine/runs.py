@@ -5,7 +5,10 @@ status*): each change is a conditional UPDATE, so two writers racing (a cancel a
 completion, a decision and an expiry) cannot both win. Overlap is decided by conditional
 UPDATEs of the workflow's `active_run_id` and `queued_run_id` in the transaction that creates
 the run, so two concurrent ticks can never both start a run under `skip`, nor both wait under
-`queue`. Hot-path statements are prebuilt Core with bind parameters.
+`queue`. Under `supersede`, a tick ends the active run if it waits for approval: the approval
+leaves `pending` by a conditional UPDATE, exactly as a decision does, so when a decision and a
+tick race, one of them finds it pending and the other finds nothing. Hot-path statements are
+prebuilt Core with bind parameters.
 """
 from __future__ import annotations
 
@@ -123,9 +126,9 @@ def start_scheduled(
     except IntegrityError:
         db.session.rollback()  # this tick (or this very message) already has its run
         return None, "duplicate"
-    outcome = _apply_overlap(workflow_id, workflow.overlap, run_id)
+    outcome = _apply_overlap(services, workflow_id, workflow.overlap, run_id, scheduled_for)
     status = RunStatus.PENDING
-    if outcome == "started":
+    if outcome in STARTED:
         publishing.queue_step(services, workflow_id, run_id, conversation_id, 0, source_step=None)
     elif outcome == "skipped":
         status = RunStatus.SKIPPED
@@ -141,8 +144,10 @@ _SKIP_ALL_STEPS = sa.update(_steps).where(_steps.c.run_id == sa.bindparam("b_run
     status=StepStatus.SKIPPED)
 
 
-def _apply_overlap(workflow_id: str, overlap: Overlap, run_id: int) -> str:
-    """'started', 'queued' or 'skipped', decided by conditional UPDATEs (never read-then-write)."""
+def _apply_overlap(services: Services, workflow_id: str, overlap: Overlap, run_id: int,
+                   scheduled_for: datetime) -> str:
+    """'started', 'superseded' (the waiting run ended, this one started), 'queued' or 'skipped',
+    decided by conditional UPDATEs (never read-then-write)."""
     conn, ids = connection(), {"workflow_id": workflow_id, "run_id": run_id}
     if overlap == Overlap.ALLOW:
         conn.execute(_CLAIM_ACTIVE, ids)
@@ -151,7 +156,52 @@ def _apply_overlap(workflow_id: str, overlap: Overlap, run_id: int) -> str:
         return "started"
     if overlap == Overlap.QUEUE and conn.execute(_CLAIM_QUEUE, ids).rowcount:
         return "queued"
+    if (overlap == Overlap.SUPERSEDE and _supersede_active(services, workflow_id, run_id, scheduled_for)
+            and conn.execute(_CLAIM_IDLE, ids).rowcount):
+        return "superseded"
     return "skipped"
+
+
+# --- overlap supersede ---------------------------------------------------------------------
+
+STARTED = ("started", "superseded")
+_approvals = Approval.__table__
+_ACTIVE_RUN = sa.select(_workflows.c.active_run_id).where(
+    _workflows.c.id == sa.bindparam("workflow_id")).scalar_subquery()
+# The same conditional UPDATE on `pending` as a decision's (approvals.decide): of a decision and a
+# tick racing, exactly one finds the approval pending. A run executing a step has no pending
+# approval, so the tick leaves it alone.
+_SUPERSEDE_APPROVAL = (
+    sa.update(_approvals)
+    .where(_approvals.c.run_id == _ACTIVE_RUN, _approvals.c.status == ApprovalStatus.PENDING)
+    .values(status=ApprovalStatus.SUPERSEDED, decided_at=_NOW)
+    .returning(_approvals.c.run_id, _approvals.c.run_step_id)
+)
+# RunStep has no `superseded` (contract): the waiting step is `cancelled`, as when its run is cancelled.
+_CANCEL_WAITING_STEP = (
+    sa.update(_steps)
+    .where(_steps.c.id == sa.bindparam("step_id"), _steps.c.status == StepStatus.AWAITING_APPROVAL)
+    .values(status=StepStatus.CANCELLED, finished_at=_NOW)
+    .returning(_steps.c.step_index)
+)
+_SUPERSEDED_BY = sa.update(_runs).where(_THIS_RUN).values(superseded_by_id=sa.bindparam("b_new_run_id"))
+
+
+def _supersede_active(services: Services, workflow_id: str, new_run_id: int, scheduled_for: datetime) -> bool:
+    """End the workflow's active run if it waits for approval (run and approval `superseded`, the
+    waiting step `cancelled`, later steps `skipped`); False when it does not, or a decision won."""
+    conn, now = connection(), services.clock()
+    won = conn.execute(_SUPERSEDE_APPROVAL, {"workflow_id": workflow_id, "now": now}).first()
+    if won is None:
+        return False
+    index = conn.execute(_CANCEL_WAITING_STEP, {"step_id": won.run_step_id, "now": now}).scalar()
+    if index is not None:
+        skip_steps_after(won.run_id, index)
+    finish(services, won.run_id, workflow_id, RunStatus.SUPERSEDED,
+           error=f"superseded by the run of {scheduled_for:%Y-%m-%d %H:%M} UTC (run #{new_run_id}): "
+                 "its approval was still open when the next tick came")
+    conn.execute(_SUPERSEDED_BY, {"run_id": won.run_id, "b_new_run_id": new_run_id})
+    return True
 
 
 # --- status changes ------------------------------------------------------------------------
