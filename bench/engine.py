@@ -49,6 +49,7 @@ from models import (  # noqa: E402
     RunStatus,
     RunStep,
     Trigger,
+    Workflow,
     WorkflowStep,
     iso,  # noqa: E402
     utcnow,
@@ -328,12 +329,16 @@ def seed_runs(engine: sa.Engine, workflow_ids: list[str], count: int) -> int:
     rng, now, tag = random.Random(12), utcnow(), secrets.token_hex(4)  # tag: seeding twice stays unique
     statuses = rng.choices(list(STATUS_MIX), weights=list(STATUS_MIX.values()), k=count)
     first, ran = now - timedelta(minutes=5 * count), timedelta(seconds=20)
-    rows = [{"workflow_id": workflow_ids[i % len(workflow_ids)], "conversation_id": f"conv_bench_{tag}_{i}",
+    with engine.connect() as conn:
+        owners = dict(conn.execute(sa.select(Workflow.__table__.c.id, Workflow.__table__.c.owner_id)
+                                   .where(Workflow.__table__.c.id.in_(workflow_ids))).all())
+    rows = [{"workflow_id": wid, "owner_id": owners[wid], "conversation_id": f"conv_bench_{tag}_{i}",
              "trigger": Trigger.SCHEDULE, "status": RunStatus(status), "scheduled_for": at, "created_at": at,
              "started_at": at, "finished_at": None if status in ("running", "awaiting_approval") else at + ran,
              "error": "step 2 (compose) failed: bench" if status == "failed" else None,
              "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
-            for i, status in enumerate(statuses) for at in [first + timedelta(minutes=5 * i)]]
+            for i, status in enumerate(statuses)
+            for at, wid in [(first + timedelta(minutes=5 * i), workflow_ids[i % len(workflow_ids)])]]
     ws = WorkflowStep.__table__
     output = sa.literal({"text": "A week of AI news, composed. " * 6}, steps.c.output.type)
     # Every step copies its run's status (the two enums share those values): mixed, and cheap.
@@ -343,7 +348,7 @@ def seed_runs(engine: sa.Engine, workflow_ids: list[str], count: int) -> int:
                            ).join_from(runs, ws, ws.c.workflow_id == runs.c.workflow_id)
     decision = sa.case((runs.c.status == "awaiting_approval", "pending"), (runs.c.status == "rejected", "rejected"),
                        else_="approved")
-    copy_approvals = sa.select(steps.c.id, runs.c.id, decision, steps.c.tool_input,
+    copy_approvals = sa.select(steps.c.id, runs.c.id, runs.c.owner_id, decision, steps.c.tool_input,
                                sa.literal(now + timedelta(hours=72), approvals.c.expires_at.type), runs.c.created_at
                                ).join_from(steps, runs, runs.c.id == steps.c.run_id).where(
         steps.c.needs_approval.is_(True), runs.c.status.in_(["awaiting_approval", "rejected", "completed"]))
@@ -356,7 +361,7 @@ def seed_runs(engine: sa.Engine, workflow_ids: list[str], count: int) -> int:
              "output", "started_at", "finished_at", "prompt_tokens", "completion_tokens", "cost_usd"],
             copy_steps.where(runs.c.id > floor)))
         conn.execute(sa.insert(approvals).from_select(
-            ["run_step_id", "run_id", "status", "proposed_input", "expires_at", "created_at"],
+            ["run_step_id", "run_id", "owner_id", "status", "proposed_input", "expires_at", "created_at"],
             copy_approvals.where(runs.c.id > floor)))
     with engine.connect() as conn:  # what autovacuum (PostgreSQL) or the minute sweep (SQLite) soon does
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("ANALYZE"))

@@ -1,7 +1,9 @@
 """Owned reads: every "the caller's workflow, run or approval, else NotFound" and every list.
 
-All of them go through `_owned`, one join to the workflow's owner, so another user's object is
-indistinguishable from a missing one (404), and `?status=` is checked in one place.
+All of them go through `_owned`, which keeps the owner's rows (`owner_id`: a run and an approval
+carry their workflow's owner, so each list is one range of an index, never a join over every
+run), so another user's object is indistinguishable from a missing one (404), and `?status=` is
+checked in one place.
 """
 from __future__ import annotations
 
@@ -32,13 +34,8 @@ class RecentRun(NamedTuple):
 
 
 def _owned(model: type[Row], owner_id: int) -> sa.Select:
-    """SELECT `model` rows whose workflow belongs to `owner_id` (one join per level)."""
-    query = sa.select(model)
-    if model is Approval:
-        query = query.join(Run, Run.id == Approval.run_id)
-    if model is not Workflow:
-        query = query.join(Workflow, Workflow.id == Run.workflow_id)
-    return query.where(Workflow.owner_id == owner_id)
+    """SELECT `model` rows that belong to `owner_id`."""
+    return sa.select(model).where(model.owner_id == owner_id)
 
 
 def _one(model: type[Row], owner_id: int, object_id: object, name: str) -> Row:
@@ -105,7 +102,7 @@ def recent_runs(workflow_ids: list[str], count: int = 30) -> dict[str, list[Rece
 def all_runs_for(owner_id: int, status: str | None = None, limit: int = 50, cursor: str | None = None) -> Page:
     """Every run of every one of the owner's workflows, newest first, optionally of one status."""
     status = check_status(status, RunStatus)
-    query = _owned(Run, owner_id).options(contains_eager(Run.workflow))
+    query = _owned(Run, owner_id).join(Run.workflow).options(contains_eager(Run.workflow))
     if status:
         query = query.where(Run.status == status)
     return paginate(query, [Run.id], limit, cursor)
@@ -127,7 +124,9 @@ def runs_for(owner_id: int, workflow_id: str, status: str | None = None, limit: 
     """One of the owner's workflows' runs, newest first, optionally of one status."""
     get_workflow(owner_id, workflow_id)
     status = check_status(status, RunStatus)
-    query = _owned(Run, owner_id).where(Run.workflow_id == workflow_id)
+    # Owned: the workflow is. Filtering by owner too would invite the owner's index, which walks
+    # every one of the owner's runs to find this workflow's few.
+    query = sa.select(Run).where(Run.workflow_id == workflow_id)
     if status:
         query = query.where(Run.status == status)
     return paginate(query, [Run.id], limit, cursor)
@@ -149,8 +148,8 @@ def approval_page(owner_id: int, history: bool, limit: int = 50, cursor: str | N
     """The approvals inbox: pending approvals, or (history) every decided, expired or
     cancelled one; newest first, with their step, run and workflow loaded with the page."""
     wanted = Approval.status != ApprovalStatus.PENDING if history else Approval.status == ApprovalStatus.PENDING
-    # _owned already joins the run and its workflow: fill those relations from that join.
-    query = _owned(Approval, owner_id).where(wanted).options(
+    # The run and its workflow come in the same statement (a primary-key join per row of the page).
+    query = _owned(Approval, owner_id).join(Approval.run).join(Run.workflow).where(wanted).options(
         contains_eager(Approval.run).contains_eager(Run.workflow), selectinload(Approval.run_step))
     return paginate(query, [Approval.id], limit, cursor)
 
