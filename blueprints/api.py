@@ -42,7 +42,7 @@ def openapi():
 def list_workflows():
     """The caller's workflows, newest first."""
     now = services().clock()
-    return _page(owned.workflows_for(g.user.id, *_page_params()), lambda w: workflow_json(w, now))
+    return _page(owned.workflows_for(g.user.id, *_page_params(), with_steps=True), lambda w: workflow_json(w, now))
 
 
 @bp.post("/workflows")

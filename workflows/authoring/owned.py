@@ -70,9 +70,13 @@ def check_status(value: str | None, statuses: type[StrEnum]) -> str | None:
     return value
 
 
-def workflows_for(owner_id: int, limit: int = 50, cursor: str | None = None, search: str | None = None) -> Page:
-    """The owner's workflows, newest first; `search` keeps those whose goal contains it."""
+def workflows_for(owner_id: int, limit: int = 50, cursor: str | None = None, search: str | None = None,
+                  with_steps: bool = False) -> Page:
+    """The owner's workflows, newest first; `search` keeps those whose goal contains it;
+    `with_steps` loads every workflow's steps with the page (one statement, not one each)."""
     query = _owned(Workflow, owner_id)
+    if with_steps:
+        query = query.options(selectinload(Workflow.steps))
     if search and search.strip():
         pattern = "%" + LIKE_SPECIALS.sub(r"\\\g<0>", search.strip()) + "%"
         query = query.where(Workflow.goal.ilike(pattern, escape="\\"))
