@@ -126,11 +126,15 @@ def run_conversation(conversation_id: str) -> list[Message]:
 def runs_for(owner_id: int, workflow_id: str, status: str | None = None, limit: int = 50,
              cursor: str | None = None) -> Page:
     """One of the owner's workflows' runs, newest first, optionally of one status."""
-    get_workflow(owner_id, workflow_id)
+    return workflow_runs(get_workflow(owner_id, workflow_id), status, limit, cursor)
+
+
+def workflow_runs(workflow: Workflow, status: str | None = None, limit: int = 50, cursor: str | None = None) -> Page:
+    """The runs of a workflow already looked up as the owner's (`get_workflow`), newest first."""
     status = check_status(status, RunStatus)
-    # Owned: the workflow is. Filtering by owner too would invite the owner's index, which walks
-    # every one of the owner's runs to find this workflow's few.
-    query = sa.select(Run).where(Run.workflow_id == workflow_id)
+    # Filtering by owner too would invite the owner's index, which walks every one of the
+    # owner's runs to find this workflow's few.
+    query = sa.select(Run).where(Run.workflow_id == workflow.id)
     if status:
         query = query.where(Run.status == status)
     return paginate(query, [Run.id], limit, cursor)
