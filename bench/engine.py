@@ -7,11 +7,11 @@ Starts its own qstash_dev and app (gunicorn, 1 worker x 16 threads, the producti
 free loopback ports, with a fresh SQLite database in a temporary directory (or an EMPTY
 PostgreSQL database, whose tables it drops again at the end), then measures: the engine's
 in-process cost per step (statements, transactions, CPU); step-to-step latency of compose runs
-against the bare queue hop and their ratio; throughput of 50 and 200 concurrent runs; API and
-dashboard latency with many runs stored (and the SQL statements of the dashboard's pages,
-bench/pages.py); peak memory. Then it restarts the app as K workers x N
-threads (default 2 x 8) and measures throughput and memory again. `--heavy` adds 500
-concurrent runs. It reports numbers and writes the latency chart; it asserts nothing.
+against the bare queue hop and their ratio; throughput of 50 and 200 concurrent runs; the
+latency and SQL statements of every page and list with many runs stored (bench/pages.py); peak
+memory. Then it restarts the app as K workers x N threads (default 2 x 8) and measures
+throughput and memory again. `--heavy` adds 500 concurrent runs. It reports numbers and writes
+the latency chart; it asserts nothing.
 """
 from __future__ import annotations
 
@@ -49,11 +49,12 @@ from models import (  # noqa: E402
     RunStatus,
     RunStep,
     Trigger,
+    Workflow,
     WorkflowStep,
     iso,  # noqa: E402
     utcnow,
 )
-from bench import approvals_page, pages, step_cost  # noqa: E402
+from bench import pages, step_cost  # noqa: E402
 from bench.chart import write_cdf  # noqa: E402
 from tests.support.qstash_server import QStashDevProcess, free_port  # noqa: E402
 from tests.support.recorder import Recorder  # noqa: E402
@@ -328,12 +329,16 @@ def seed_runs(engine: sa.Engine, workflow_ids: list[str], count: int) -> int:
     rng, now, tag = random.Random(12), utcnow(), secrets.token_hex(4)  # tag: seeding twice stays unique
     statuses = rng.choices(list(STATUS_MIX), weights=list(STATUS_MIX.values()), k=count)
     first, ran = now - timedelta(minutes=5 * count), timedelta(seconds=20)
-    rows = [{"workflow_id": workflow_ids[i % len(workflow_ids)], "conversation_id": f"conv_bench_{tag}_{i}",
+    with engine.connect() as conn:
+        owners = dict(conn.execute(sa.select(Workflow.__table__.c.id, Workflow.__table__.c.owner_id)
+                                   .where(Workflow.__table__.c.id.in_(workflow_ids))).all())
+    rows = [{"workflow_id": wid, "owner_id": owners[wid], "conversation_id": f"conv_bench_{tag}_{i}",
              "trigger": Trigger.SCHEDULE, "status": RunStatus(status), "scheduled_for": at, "created_at": at,
              "started_at": at, "finished_at": None if status in ("running", "awaiting_approval") else at + ran,
              "error": "step 2 (compose) failed: bench" if status == "failed" else None,
              "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
-            for i, status in enumerate(statuses) for at in [first + timedelta(minutes=5 * i)]]
+            for i, status in enumerate(statuses)
+            for at, wid in [(first + timedelta(minutes=5 * i), workflow_ids[i % len(workflow_ids)])]]
     ws = WorkflowStep.__table__
     output = sa.literal({"text": "A week of AI news, composed. " * 6}, steps.c.output.type)
     # Every step copies its run's status (the two enums share those values): mixed, and cheap.
@@ -343,7 +348,7 @@ def seed_runs(engine: sa.Engine, workflow_ids: list[str], count: int) -> int:
                            ).join_from(runs, ws, ws.c.workflow_id == runs.c.workflow_id)
     decision = sa.case((runs.c.status == "awaiting_approval", "pending"), (runs.c.status == "rejected", "rejected"),
                        else_="approved")
-    copy_approvals = sa.select(steps.c.id, runs.c.id, decision, steps.c.tool_input,
+    copy_approvals = sa.select(steps.c.id, runs.c.id, runs.c.owner_id, decision, steps.c.tool_input,
                                sa.literal(now + timedelta(hours=72), approvals.c.expires_at.type), runs.c.created_at
                                ).join_from(steps, runs, runs.c.id == steps.c.run_id).where(
         steps.c.needs_approval.is_(True), runs.c.status.in_(["awaiting_approval", "rejected", "completed"]))
@@ -356,7 +361,7 @@ def seed_runs(engine: sa.Engine, workflow_ids: list[str], count: int) -> int:
              "output", "started_at", "finished_at", "prompt_tokens", "completion_tokens", "cost_usd"],
             copy_steps.where(runs.c.id > floor)))
         conn.execute(sa.insert(approvals).from_select(
-            ["run_step_id", "run_id", "status", "proposed_input", "expires_at", "created_at"],
+            ["run_step_id", "run_id", "owner_id", "status", "proposed_input", "expires_at", "created_at"],
             copy_approvals.where(runs.c.id > floor)))
     with engine.connect() as conn:  # what autovacuum (PostgreSQL) or the minute sweep (SQLite) soon does
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("ANALYZE"))
@@ -373,11 +378,6 @@ def login(url: str) -> httpx.Client:
     return client
 
 
-def time_get(client: httpx.Client, path: str, count: int) -> str:
-    """p50 / p99 of `count` sequential GETs (after one that must succeed)."""
-    return p50_p99(pages.timings(client, path, count))
-
-
 def deep_cursor(api: httpx.Client, workflow_id: str, pages: int) -> str:
     """The cursor `pages` pages of 200 runs into the workflow's list."""
     cursor = ""
@@ -388,13 +388,14 @@ def deep_cursor(api: httpx.Client, workflow_id: str, pages: int) -> str:
 
 
 def measure_reads(stack: Stack, sizes: Sizes, exits: ExitStack, db_url: str) -> list[tuple[str, str]]:
-    """API and dashboard latency with `stored_runs` runs and `workflows` workflows in the database."""
+    """Every page and list with `stored_runs` runs and `workflows` workflows in the database."""
     steps = compose_steps(3) + [{"toolName": "send_email", "needsApproval": True, "toolInput": {
         "to": "team@example.com", "subject": "Weekly digest", "body": "{{ steps[2].output.text }}"}}]
     wids = [create_workflow(stack.api, f"bench: stored runs {i}", steps, schedule="0 9 1 1 *") for i in range(4)]
     count = pages.statement_counter(db_url, EMAIL, PASSWORD)
     with stack.engine.connect() as conn:  # before seeding: the pages of what the runs above left
-        few = {path: count(path) for _, path in pages.page_paths(wids[0], conn.scalar(sa.select(sa.func.max(Run.id))))}
+        last_run = conn.scalar(sa.select(sa.func.max(Run.id)))
+    few = {page.name: count(page) for page in pages.page_list(wids[0], last_run, "")}
     started = time.time()
     extra = pages.seed_workflows(stack.engine, EMAIL, sizes.workflows - len(wids), steps)
     floor = seed_runs(stack.engine, wids, sizes.stored_runs - len(extra) * pages.RUNS_EACH)
@@ -404,21 +405,12 @@ def measure_reads(stack: Stack, sizes: Sizes, exits: ExitStack, db_url: str) -> 
     cursor = deep_cursor(stack.api, wids[0], int(heavy / len(wids) * 0.9 / 200))
     session = login(stack.url)
     exits.callback(session.close)
-    api = [("GET /api/workflows", "/api/workflows"),
-           ("GET /api/workflows/<id>/runs?limit=50", f"/api/workflows/{wids[0]}/runs?limit=50"),
-           ("  same, with a cursor ~90% deep", f"/api/workflows/{wids[0]}/runs?limit=50&cursor={cursor}"),
-           ("GET /api/runs/<id>", f"/api/runs/{floor + sizes.stored_runs // 2}"),
-           ("GET /api/approvals?status=pending", "/api/approvals?status=pending")]
     pending = sizes.stored_runs * STATUS_MIX["awaiting_approval"] // 100
     return [(f"{sizes.stored_runs:,} runs and {sizes.workflows:,} workflows seeded (4 x 4 steps with "
              f"{heavy:,} runs, {len(extra)} with {pages.RUNS_EACH} each; "
-             f"mixed statuses, ~{pending:,} pending approvals)", f"in {seeded:.1f} s"),
-            (f"latency p50 / p99 ({sizes.requests} requests each)", "")] + [
-        (f"  {name}", time_get(stack.api, path, sizes.requests)) for name, path in api] + [
-        (f"  dashboard page {path} (session)", time_get(session, path, sizes.requests)) for path in ("/", "/approvals")
-    ] + approvals_page.rows(session, stack.env["DATABASE_URL"], stack.env["SECRET_KEY"], EMAIL, PASSWORD,
-                            sizes.requests) + \
-        pages.measure(session, few, count, wids[0], floor + sizes.stored_runs // 2, sizes.requests)
+             f"mixed statuses, ~{pending:,} pending approvals)", f"in {seeded:.1f} s")] + pages.measure(
+        session, stack.api, pages.page_list(wids[0], floor + sizes.stored_runs // 2, cursor), few, count,
+        sizes.requests)
 
 
 def children(pid: int) -> list[int]:
@@ -461,12 +453,12 @@ def peak_rss_mb(pids: list[int]) -> float:
     return sum(int(match[1]) for match in peaks if match) / 1024
 
 
-def measure_memory(stack: Stack) -> list[tuple[str, str]]:
-    """Peak RSS of the app (master + workers) and of qstash_dev."""
+def measure_memory(stack: Stack, so_far: str) -> list[tuple[str, str]]:
+    """Peak RSS of the app (master + workers) and of qstash_dev, over what ran `so_far`."""
     app = app_pids(stack)
-    return [(f"peak RSS app, gunicorn {stack.layout}: master + {len(app) - 1} worker(s) (sum of VmHWM)",
+    return [(f"peak RSS app, gunicorn {stack.layout}: master + {len(app) - 1} worker(s) (sum of VmHWM), {so_far}",
              f"{peak_rss_mb(app):.0f} MiB (master {peak_rss_mb(app[:1]):.0f} MiB)"),
-            ("peak RSS qstash_dev (VmHWM)", f"{peak_rss_mb(qstash_pids()):.0f} MiB")]
+            (f"peak RSS qstash_dev (VmHWM), {so_far}", f"{peak_rss_mb(qstash_pids()):.0f} MiB")]
 
 
 def print_table(title: str, rows: list[tuple[str, str]]) -> None:
@@ -510,9 +502,10 @@ def main() -> None:
         stack = start_stack(tmp, db_url, engine, exits, 1, 16)
         rows = step_cost.measure(db_url)
         rows += measure_latency(stack, sizes, tmp, args.chart) + measure_throughputs(stack, sizes)
-        rows += measure_reads(stack, sizes, exits, db_url) + measure_memory(stack)
+        rows += measure_memory(stack, "latency and throughput runs")
+        rows += measure_reads(stack, sizes, exits, db_url) + measure_memory(stack, "the page reads (a login) too")
         start_app(stack, tmp, args.workers, args.threads, exits)
-        rows += measure_throughputs(stack, sizes) + measure_memory(stack)[:1]
+        rows += measure_throughputs(stack, sizes) + measure_memory(stack, "throughput runs")[:1]
     memory = Path("/proc/meminfo").read_text().split("\n", 1)[0].split()[1]
     print_table(f"Stepwise engine benchmark ({'quick' if args.quick else 'heavy' if args.heavy else 'default'}; "
                 f"{engine.dialect.name}; gunicorn 1x16, then {args.workers}x{args.threads}; {os.cpu_count()} CPUs, "

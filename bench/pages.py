@@ -1,15 +1,17 @@
-"""The dashboard's workflow pages with many rows: latency over HTTP and the SQL each page issues.
+"""Every page and list with many rows: latency over HTTP and the SQL each one sends.
 
 Used by bench/engine.py (measure_reads): it seeds the extra workflows here, then reports p50 / p95
-of `/`, `/workflows/<id>`, `/runs` and `/runs/<id>` from the running gunicorn app, and the number of
-SQL statements each page sends, counted in an app built in this process on the same database,
-once before the rows are seeded and once after (they must not grow with the rows).
+of every dashboard page, the fragments pages poll, and every JSON list, from the running gunicorn
+app, with the number of SQL statements each sends, counted in an app built in this process on
+the same database, once before the rows are seeded and once after (they must not grow with the
+rows; tests/dashboard/test_page_statements.py pins them).
 """
 from __future__ import annotations
 
 import secrets
 import statistics
 import time
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Callable
 
@@ -20,6 +22,20 @@ from models import Overlap, User, Workflow, WorkflowStep, new_workflow_id, utcno
 
 RUNS_EACH = 30  # runs seeded per extra workflow: a full strip of recent runs on the workflows page
 SCHEDULES = ["0 9 * * 1", "*/15 * * * *", "0 7 * * 1-5", "30 8 1 * *"]
+HTMX = {"HX-Request": "true"}
+
+
+@dataclass(frozen=True)
+class Page:
+    """One row of the table: a name, the path, and whether htmx asks for it (a fragment)."""
+
+    name: str
+    path: str
+    htmx: bool = False
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return HTMX if self.htmx else {}
 
 
 def seed_workflows(engine: sa.Engine, email: str, count: int, steps: list[dict[str, Any]]) -> list[str]:
@@ -39,26 +55,25 @@ def seed_workflows(engine: sa.Engine, email: str, count: int, steps: list[dict[s
     return ids
 
 
-def timings(client: httpx.Client, path: str, count: int) -> list[float]:
+def timings(client: httpx.Client, path: str, count: int, headers: dict[str, str] | None = None) -> list[float]:
     """Seconds each of `count` sequential GETs took (after one that must succeed)."""
-    client.get(path).raise_for_status()
+    client.get(path, headers=headers).raise_for_status()
     times = []
     for _ in range(count):
         started = time.perf_counter()
-        client.get(path)
+        client.get(path, headers=headers)
         times.append(time.perf_counter() - started)
     return times
 
 
-def p50_p95(client: httpx.Client, path: str, count: int) -> str:
-    """p50 / p95 of `count` sequential GETs, in milliseconds."""
-    times = timings(client, path, count)
+def p50_p95(times: list[float]) -> str:
+    """p50 / p95 in milliseconds."""
     cuts = statistics.quantiles(times, n=20, method="inclusive")
     return f"{statistics.median(times) * 1000:.1f} / {cuts[18] * 1000:.1f} ms"
 
 
-def statement_counter(db_url: str, email: str, password: str) -> Callable[[str], int]:
-    """A function path -> SQL statements a logged-in GET of it sends, in an app built here."""
+def statement_counter(db_url: str, email: str, password: str) -> Callable[[Page], int]:
+    """A function page -> SQL statements (BEGIN not counted) a logged-in GET of it sends, in an app built here."""
     from app import create_app
     from extensions import db
 
@@ -71,26 +86,44 @@ def statement_counter(db_url: str, email: str, password: str) -> Callable[[str],
     seen: list[str] = []
     sa.event.listen(engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
 
-    def count(path: str) -> int:
+    def count(page: Page) -> int:
         seen.clear()
-        response = client.get(path)
+        response = client.get(page.path, headers=page.headers)
         if response.status_code != 200:
-            raise RuntimeError(f"GET {path} answered {response.status_code}")
-        return len(seen)
+            raise RuntimeError(f"GET {page.path} answered {response.status_code}")
+        return len([statement for statement in seen if not statement.startswith("BEGIN")])
 
     return count
 
 
-def page_paths(workflow_id: str, run_id: int) -> list[tuple[str, str]]:
-    """(name, path) of the four workflow-side pages."""
-    return [("workflows page /", "/"), ("a workflow page /workflows/<id>", f"/workflows/{workflow_id}"),
-            ("runs page /runs", "/runs"), ("a run page /runs/<id>", f"/runs/{run_id}")]
+def page_list(workflow_id: str, run_id: int, cursor: str) -> list[Page]:
+    """Every page, the fragments pages poll, and every JSON list, on a workflow with many runs."""
+    return [
+        Page("/ (workflows, 30 recent runs each)", "/"), Page("/?q= (search)", "/?q=workflow+5"),
+        Page("/workflows/<id>", f"/workflows/{workflow_id}"),
+        Page("/workflows/<id>?status=failed", f"/workflows/{workflow_id}?status=failed"),
+        Page("/workflows/<id>/edit", f"/workflows/{workflow_id}/edit"), Page("/workflows/new", "/workflows/new"),
+        Page("/runs", "/runs"), Page("/runs?status=failed", "/runs?status=failed"),
+        Page("/runs/<id>", f"/runs/{run_id}"), Page("/runs/<id> (htmx poll, every 2 s)", f"/runs/{run_id}", True),
+        Page("/approvals", "/approvals"), Page("/approvals?tab=history", "/approvals?tab=history"),
+        Page("/approvals/badge (htmx poll, every page)", "/approvals/badge", True),
+        Page("/settings", "/settings"), Page("/dev/mailbox", "/dev/mailbox"),
+        Page("GET /api/workflows", "/api/workflows"), Page("GET /api/workflows/<id>", f"/api/workflows/{workflow_id}"),
+        Page("GET /api/workflows/<id>/runs", f"/api/workflows/{workflow_id}/runs"),
+        Page("  same, with a cursor ~90% deep", f"/api/workflows/{workflow_id}/runs?cursor={cursor}"),
+        Page("GET /api/runs/<id>", f"/api/runs/{run_id}"), Page("GET /api/approvals", "/api/approvals"),
+        Page("GET /api/approvals?status=pending", "/api/approvals?status=pending"),
+    ]
 
 
-def measure(session: httpx.Client, before: dict[str, int], count: Callable[[str], int], workflow_id: str,
-            run_id: int, requests: int) -> list[tuple[str, str]]:
-    """Rows of the report: p50 / p95 and statements (before the rows were seeded -> after)."""
-    rows = [(f"dashboard pages p50 / p95 ({requests} requests each); SQL statements per page", "")]
-    for (name, path), small in zip(page_paths(workflow_id, run_id), before.values()):
-        rows.append((f"  {name}", f"{p50_p95(session, path, requests)}; {small} -> {count(path)} statements"))
+def measure(session: httpx.Client, api: httpx.Client, pages: list[Page], few: dict[str, int],
+            count: Callable[[Page], int], requests: int) -> list[tuple[str, str]]:
+    """Rows of the report: p50 / p95 over HTTP (the API through a token, pages through a session)
+    and statements (with a few rows -> with all of them)."""
+    rows = [(f"every page and list: p50 / p95 over HTTP ({requests} requests each); SQL statements "
+             "before seeding -> after (an empty list skips its eager loads)", "")]
+    for page in pages:
+        client = api if page.path.startswith("/api/") else session
+        took = p50_p95(timings(client, page.path, requests, page.headers))
+        rows.append((f"  {page.name}", f"{took}; {few[page.name]} -> {count(page)} statements"))
     return rows

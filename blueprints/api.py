@@ -47,7 +47,7 @@ def _workflow(workflow):  # type: ignore[no-untyped-def]
 @bp.get("/workflows")
 def list_workflows():
     """The caller's workflows, newest first."""
-    now, page = services().clock(), owned.workflows_for(g.user.id, *_page_params())
+    now, page = services().clock(), owned.workflows_for(g.user.id, *_page_params(), with_steps=True)
     found = costs.workflow_costs(services(), page.items, now)
     return _page(page, lambda w: workflow_json(w, now, found[w.id]))
 

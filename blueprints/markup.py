@@ -6,15 +6,25 @@ carry a style into the page.
 """
 from __future__ import annotations
 
-import nh3
-from markdown_it import MarkdownIt
+from functools import lru_cache
+from typing import Any
+
 from markupsafe import Markup
 
-_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(["table", "strikethrough"])
+
+@lru_cache(maxsize=1)
+def _markdown() -> Any:
+    # Imported when the first asset is shown, not at start-up: most requests (every step
+    # delivery) never render Markdown, and the two weigh 2 MiB (docs/architecture.md, *Serving layout*).
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(["table", "strikethrough"])
 
 
 def markdown_html(text: str | None) -> Markup:
     """Markdown as sanitised HTML, safe to put in a template (the `markdown` filter)."""
     if not text:
         return Markup("")
-    return Markup(nh3.clean(_markdown.render(text), link_rel="noopener noreferrer nofollow"))
+    import nh3
+
+    return Markup(nh3.clean(_markdown().render(text), link_rel="noopener noreferrer nofollow"))

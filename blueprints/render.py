@@ -11,6 +11,8 @@ from flask_login import current_user
 
 from workflows.authoring.definitions import known_timezone
 
+DEFAULT_FORMAT = "%Y-%m-%d %H:%M"
+
 
 def is_htmx() -> bool:
     """The one place that decides whether a request came from htmx (and wants a fragment)."""
@@ -36,7 +38,7 @@ def viewer_zone() -> ZoneInfo:
     return ZoneInfo("UTC")
 
 
-def localtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M", zone: ZoneInfo | None = None) -> str:
+def localtime(value: datetime | None, fmt: str = DEFAULT_FORMAT, zone: ZoneInfo | None = None) -> str:
     """A timestamp in the viewer's zone, e.g. "2026-12-01 09:00 CET" (the `localtime` filter).
 
     A template that shows hundreds of times passes `zone=viewer_zone()`, looked up once.
@@ -44,4 +46,6 @@ def localtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M", zone: ZoneInf
     if value is None:
         return ""
     local = value.astimezone(zone or viewer_zone())
+    if fmt == DEFAULT_FORMAT:  # the same text, spelled out: twice as fast as strftime (750 a workflows page)
+        return f"{local.year:04}-{local.month:02}-{local.day:02} {local.hour:02}:{local.minute:02} {local.tzname()}"
     return f"{local.strftime(fmt)} {local.tzname()}"

@@ -11,11 +11,23 @@ from flask import Flask, g, request
 from workflows import transactions
 
 READ_ONLY_ENDPOINTS = frozenset({
-    "dashboard.index", "dashboard.approvals", "dashboard.settings", "dashboard.healthz", "dashboard.undeliverable",
+    # pages and the fragments they poll or swap in (the badge: every open page, every 30 s;
+    # a run's page: every 2 s while it runs)
+    "dashboard.index", "dashboard.workflow", "dashboard.runs", "dashboard.run", "dashboard.approvals",
+    "dashboard.approvals_badge", "dashboard.approval_card", "dashboard.edit_approval", "dashboard.settings",
+    "dashboard.new_workflow", "dashboard.edit_workflow", "dashboard.confirm_delete_workflow",
+    "dashboard.describe_schedule", "dashboard.mailbox", "dashboard.healthz", "dashboard.favicon",
+    # the emailed approval link's GET shows and never decides (mail scanners open it)
+    "dashboard.approval_link",
+    # the workflow page's list of undeliverable messages (read from QStash, nothing stored)
+    "dashboard.undeliverable",
     "api.openapi", "api.list_workflows", "api.get_workflow", "api.list_runs", "api.get_run", "api.list_approvals",
     "api.get_approval",
-    "auth.login", "auth.register", "linkedin.show", "linkedin.connect", "static",
+    "auth.login", "auth.register", "auth.reset_request", "auth.reset_password",
+    "linkedin.show", "linkedin.connect", "static",
 })
+# Never here, though they are GETs: `dashboard.verify_notification_email` (opening the link
+# verifies the address) and `linkedin.callback` (stores the connection).
 READ_ONLY_METHODS = frozenset({"GET", "HEAD"})
 
 

@@ -24,8 +24,9 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, g, render_template, request
 from flask_login import current_user
+from werkzeug.local import LocalProxy
 
 from blueprints.dashboard.timeline import duration, status_word
 from blueprints.markup import markdown_html
@@ -38,11 +39,20 @@ from workflows.errors import DomainError
 bp = Blueprint("dashboard", __name__)
 
 
+def pending_count() -> int:
+    """The signed-in user's pending approvals, counted at most once per request."""
+    if "pending_approvals" not in g:
+        g.pending_approvals = owned.pending_approval_count(current_user.id)
+    return g.pending_approvals
+
+
 @bp.app_context_processor
 def _navigation_counts() -> dict:
     if not current_user.is_authenticated:
         return {}
-    return {"pending_approvals": owned.pending_approval_count(current_user.id)}
+    # Lazy: counted only when a template shows the navigation, not for every fragment (a run's
+    # page polls its own every 2 s).
+    return {"pending_approvals": LocalProxy(pending_count)}
 
 
 bp.add_app_template_filter(localtime, "localtime")

@@ -6,7 +6,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from flask_login import current_user, login_required
 
 from blueprints.common import services
-from blueprints.dashboard import bp
+from blueprints.dashboard import bp, pending_count
 from blueprints.render import is_htmx
 from models import Approval, Channel
 from workflows.authoring import changes, owned
@@ -130,7 +130,7 @@ def approvals_badge():
     """The navigation's pending count, polled; 286 (htmx: stop polling) once logged out."""
     if not current_user.is_authenticated:
         return "", 286
-    return render_template("approvals/_badge.html", badge_count=owned.pending_approval_count(current_user.id))
+    return render_template("approvals/_badge.html", badge_count=pending_count())
 
 
 @bp.app_context_processor

@@ -53,7 +53,7 @@ def workflow(workflow_id: str):
     """A workflow: goal, steps, schedule, actions and its run history; the history alone for htmx."""
     found = owned.get_workflow(current_user.id, workflow_id)
     status = request.args.get("status") or None
-    page = owned.runs_for(current_user.id, workflow_id, status, PAGE_SIZE, request.args.get("cursor") or None)
+    page = owned.workflow_runs(found, status, PAGE_SIZE, request.args.get("cursor") or None)
     preview = schedule_text.preview(found.schedule, found.timezone, services().clock())
     return page_or_fragment("workflows/show.html", "runs/_list.html", workflow=found, preview=preview,
                             results=page, status=status or "", status_options=status_options(RunStatus),

@@ -38,7 +38,7 @@ def test_migrations_match_the_models(app):
 
 
 def test_sqlite_pragmas(tmp_path):
-    """WAL, foreign keys and a busy timeout on every SQLite connection.
+    """WAL, foreign keys, a busy timeout and a small page cache on every SQLite connection.
 
     On an app of its own over a SQLite file, so that it checks them on PostgreSQL legs too
     (it used to return early there, passing without asserting anything).
@@ -49,4 +49,5 @@ def test_sqlite_pragmas(tmp_path):
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 15000
+            assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -512  # KiB, per connection
         db.engine.dispose()

@@ -56,6 +56,7 @@ def test_every_read_only_endpoint_is_a_get_route_and_only_its_gets_are_read_only
         assert endpoint in routes and "GET" in routes[endpoint], f"{endpoint} is listed but has no GET route"
     assert is_read_only("auth.login", "GET") and not is_read_only("auth.login", "POST")
     assert not is_read_only("linkedin.callback", "GET")  # a GET that stores the connection
+    assert not is_read_only("dashboard.verify_notification_email", "GET")  # opening the link verifies
     assert not is_read_only("qstash.run_step", "POST") and not is_read_only(None, "GET")
 
 

@@ -194,28 +194,3 @@ def test_badge_fragment_counts_pending_and_stops_polling_when_logged_out(app, cl
     auth.logout()
     assert client.get("/approvals/badge", headers=HX).status_code == 286
 
-
-@pytest.mark.parametrize("path", ["/approvals", "/approvals?tab=history"])
-def test_sql_statements_do_not_grow_with_the_number_of_approvals(app, client, ada, path):
-    from sqlalchemy import event
-
-    def count() -> int:
-        seen: list[str] = []
-        listener = lambda *args: seen.append(args[2])  # noqa: E731
-        with app.app_context():
-            event.listen(db.engine, "before_cursor_execute", listener)
-            try:
-                assert client.get(path).status_code == 200
-            finally:
-                event.remove(db.engine, "before_cursor_execute", listener)
-        return len(seen)
-
-    status = ApprovalStatus.APPROVED if "history" in path else ApprovalStatus.PENDING
-    with app.app_context():
-        for tool in ("send_email", "http_request"):
-            seed(ada, tool, status=status)
-    few = count()
-    with app.app_context():
-        for index in range(15):
-            seed(ada, ("send_email", "http_request", "linkedin_post")[index % 3], status=status, goal=f"Goal {index}")
-    assert count() == few

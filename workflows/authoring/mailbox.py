@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-import nh3
 import sqlalchemy as sa
 
 from models import Outbox, User
@@ -24,6 +23,7 @@ def mailbox_for(user: User, limit: int = 20, cursor: str | None = None) -> Page:
 
 def safe_html(html: str, base_url: str) -> str:
     """Sanitised email HTML; links to this app become relative, so they work on any host name."""
+    import nh3  # only the dev mailbox shows mail: not loaded at start-up (blueprints/markup.py)
 
     def relative(tag: str, attribute: str, value: str) -> str | None:
         if tag == "a" and attribute == "href" and value.startswith(base_url + "/"):

@@ -1,13 +1,16 @@
 """Owned reads: every "the caller's workflow, run or approval, else NotFound" and every list.
 
-All of them go through `_owned`, one join to the workflow's owner, so another user's object is
-indistinguishable from a missing one (404), and `?status=` is checked in one place.
+All of them go through `_owned`, which keeps the owner's rows (`owner_id`: a run and an approval
+carry their workflow's owner, so each list is one range of an index, never a join over every
+run), so another user's object is indistinguishable from a missing one (404), and `?status=` is
+checked in one place.
 """
 from __future__ import annotations
 
 import re
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import NamedTuple, TypeVar
 
 import sqlalchemy as sa
@@ -32,13 +35,8 @@ class RecentRun(NamedTuple):
 
 
 def _owned(model: type[Row], owner_id: int) -> sa.Select:
-    """SELECT `model` rows whose workflow belongs to `owner_id` (one join per level)."""
-    query = sa.select(model)
-    if model is Approval:
-        query = query.join(Run, Run.id == Approval.run_id)
-    if model is not Workflow:
-        query = query.join(Workflow, Workflow.id == Run.workflow_id)
-    return query.where(Workflow.owner_id == owner_id)
+    """SELECT `model` rows that belong to `owner_id`."""
+    return sa.select(model).where(model.owner_id == owner_id)
 
 
 def _one(model: type[Row], owner_id: int, object_id: object, name: str) -> Row:
@@ -73,9 +71,13 @@ def check_status(value: str | None, statuses: type[StrEnum]) -> str | None:
     return value
 
 
-def workflows_for(owner_id: int, limit: int = 50, cursor: str | None = None, search: str | None = None) -> Page:
-    """The owner's workflows, newest first; `search` keeps those whose goal contains it."""
+def workflows_for(owner_id: int, limit: int = 50, cursor: str | None = None, search: str | None = None,
+                  with_steps: bool = False) -> Page:
+    """The owner's workflows, newest first; `search` keeps those whose goal contains it;
+    `with_steps` loads every workflow's steps with the page (one statement, not one each)."""
     query = _owned(Workflow, owner_id)
+    if with_steps:
+        query = query.options(selectinload(Workflow.steps))
     if search and search.strip():
         pattern = "%" + LIKE_SPECIALS.sub(r"\\\g<0>", search.strip()) + "%"
         query = query.where(Workflow.goal.ilike(pattern, escape="\\"))
@@ -91,21 +93,32 @@ def recent_runs(workflow_ids: list[str], count: int = 30) -> dict[str, list[Rece
     """
     if not workflow_ids:
         return {}
-    columns = (Run.id, Run.workflow_id, Run.status, Run.created_at)
-    parts = [sa.select(*columns).where(Run.workflow_id == wid).order_by(Run.id.desc()).limit(count)
-             .subquery().select() for wid in workflow_ids]
     found: dict[str, list[RecentRun]] = {wid: [] for wid in workflow_ids}
-    for row in db.session.execute(sa.union_all(*parts) if len(parts) > 1 else parts[0]):
-        found[row.workflow_id].append(RecentRun(row.id, str(row.status), row.created_at))
+    params = {f"w{i}": wid for i, wid in enumerate(workflow_ids)}
+    for run_id, workflow_id, status, created_at in db.session.execute(
+            _recent_runs_statement(len(workflow_ids), count), params):
+        found[workflow_id].append(RecentRun(run_id, status, created_at))
     for runs in found.values():
-        runs.sort(key=lambda run: run.id, reverse=True)
+        runs.sort(reverse=True)  # by id: UNION ALL promises no order
     return found
+
+
+@lru_cache(maxsize=16)
+def _recent_runs_statement(workflows: int, count: int) -> sa.Select | sa.CompoundSelect:
+    """recent_runs' statement for that many workflows, built once (building 25 subqueries per
+    request cost as much as running them)."""
+    # The status as the stored string: turning 750 of them into enum members and back cost
+    # more than the query.
+    columns = (Run.id, Run.workflow_id, sa.type_coerce(Run.status, sa.String).label("status"), Run.created_at)
+    parts = [sa.select(*columns).where(Run.workflow_id == sa.bindparam(f"w{i}")).order_by(Run.id.desc())
+             .limit(count).subquery().select() for i in range(workflows)]
+    return sa.union_all(*parts) if workflows > 1 else parts[0]
 
 
 def all_runs_for(owner_id: int, status: str | None = None, limit: int = 50, cursor: str | None = None) -> Page:
     """Every run of every one of the owner's workflows, newest first, optionally of one status."""
     status = check_status(status, RunStatus)
-    query = _owned(Run, owner_id).options(contains_eager(Run.workflow))
+    query = _owned(Run, owner_id).join(Run.workflow).options(contains_eager(Run.workflow))
     if status:
         query = query.where(Run.status == status)
     return paginate(query, [Run.id], limit, cursor)
@@ -125,9 +138,15 @@ def run_conversation(conversation_id: str) -> list[Message]:
 def runs_for(owner_id: int, workflow_id: str, status: str | None = None, limit: int = 50,
              cursor: str | None = None) -> Page:
     """One of the owner's workflows' runs, newest first, optionally of one status."""
-    get_workflow(owner_id, workflow_id)
+    return workflow_runs(get_workflow(owner_id, workflow_id), status, limit, cursor)
+
+
+def workflow_runs(workflow: Workflow, status: str | None = None, limit: int = 50, cursor: str | None = None) -> Page:
+    """The runs of a workflow already looked up as the owner's (`get_workflow`), newest first."""
     status = check_status(status, RunStatus)
-    query = _owned(Run, owner_id).where(Run.workflow_id == workflow_id)
+    # Filtering by owner too would invite the owner's index, which walks every one of the
+    # owner's runs to find this workflow's few.
+    query = sa.select(Run).where(Run.workflow_id == workflow.id)
     if status:
         query = query.where(Run.status == status)
     return paginate(query, [Run.id], limit, cursor)
@@ -149,8 +168,8 @@ def approval_page(owner_id: int, history: bool, limit: int = 50, cursor: str | N
     """The approvals inbox: pending approvals, or (history) every decided, expired or
     cancelled one; newest first, with their step, run and workflow loaded with the page."""
     wanted = Approval.status != ApprovalStatus.PENDING if history else Approval.status == ApprovalStatus.PENDING
-    # _owned already joins the run and its workflow: fill those relations from that join.
-    query = _owned(Approval, owner_id).where(wanted).options(
+    # The run and its workflow come in the same statement (a primary-key join per row of the page).
+    query = _owned(Approval, owner_id).join(Approval.run).join(Run.workflow).where(wanted).options(
         contains_eager(Approval.run).contains_eager(Run.workflow), selectinload(Approval.run_step))
     if history:  # a superseded one names the run that took its place
         query = query.options(contains_eager(Approval.run).selectinload(Run.superseded_by))

@@ -53,12 +53,5 @@ def next_run(schedule: str | None, timezone: str, paused: bool, now: datetime) -
     """The next tick of a stored workflow's schedule, or None when it is paused or unscheduled."""
     if paused or not schedule:
         return None
-    # Ticks fall on whole minutes, so "next after now" is "next after the minute now is in":
-    # a list page of workflows that share a few schedules parses each cron once a minute.
-    return _next_after_minute(schedule, timezone, now.replace(second=0, microsecond=0))
-
-
-@lru_cache(maxsize=4096)
-def _next_after_minute(schedule: str, timezone: str, minute: datetime) -> datetime | None:
-    times = schedules.next_times(schedule, timezone, minute, 1)
+    times = schedules.upcoming(schedule, timezone, now, 1)  # once a minute per cron and zone
     return times[0] if times else None

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from extensions import db
-from models import Approval, Asset, RunStatus, RunStep, StepStatus, UTCDateTime
+from models import Approval, Asset, RunStatus, RunStep, StepStatus, UTCDateTime, owner_of_run
 from workflows.engine import conversation, cost_guard, outbox, publishing, runs
 from workflows.engine.attempt import Attempt, ClaimedStep, connection, owner_id
 from workflows.engine.replies import Reply, ok, retry_later
@@ -59,7 +59,8 @@ _INSERT_ASSET = sa.insert(_assets).values(
     title=sa.bindparam("b_title"), content=sa.bindparam("b_content"), mime_type=sa.bindparam("b_mime_type"),
     created_at=_NOW)
 _INSERT_APPROVAL = sa.insert(_approvals).values(
-    run_step_id=sa.bindparam("step_id"), run_id=sa.bindparam("b_run_id"), status="pending",
+    run_step_id=sa.bindparam("step_id"), run_id=sa.bindparam("b_run_id"),
+    owner_id=owner_of_run(sa.bindparam("b_run_id")), status="pending",
     proposed_input=sa.bindparam("proposed", type_=_approvals.c.proposed_input.type), created_at=_NOW,
     expires_at=sa.bindparam("expires", type_=UTCDateTime()),
 ).returning(_approvals.c.id)

@@ -33,6 +33,7 @@ from models import (
     UTCDateTime,
     Workflow,
     WorkflowStep,
+    owner_of_workflow,
 )
 from workflows.engine import publishing
 from workflows.engine.attempt import connection
@@ -64,7 +65,8 @@ class RunStarted:
 # --- creation ------------------------------------------------------------------------------
 
 _INSERT_RUN = sa.insert(_runs).values(
-    workflow_id=sa.bindparam("b_workflow_id"), conversation_id=sa.bindparam("b_conversation_id"),
+    workflow_id=sa.bindparam("b_workflow_id"), owner_id=owner_of_workflow(sa.bindparam("b_workflow_id")),
+    conversation_id=sa.bindparam("b_conversation_id"),
     trigger=sa.bindparam("b_trigger", type_=_runs.c.trigger.type), status=RunStatus.PENDING,
     scheduled_for=sa.bindparam("b_scheduled_for", type_=UTCDateTime()), trigger_message_id=sa.bindparam("message_id"),
     created_at=_NOW, prompt_tokens=0, completion_tokens=0, cost_usd=0.0,
