@@ -8,7 +8,8 @@ import time
 from typing import Any
 from urllib.parse import unquote
 
-from . import messages
+from . import filters, messages
+from .filters import count_of, params_of
 from .options import MessageOptions, OptionError, normalize_destination, parse_options
 from .views import message_json
 from .web import ApiError, Context, Reply, Request
@@ -117,37 +118,11 @@ def cancel_message(ctx: Context, req: Request, message_id: str) -> Reply:
     return Reply(200, {"cancelled": count})  # the JS SDK parses this reply; the Python SDK ignores it
 
 
-_CANCEL_FILTERS = {"queueName": "queue", "url": "url", "scheduleId": "schedule_id", "label": "label",
-                   "callerIp": "caller_ip"}
-
-
-def _cancel_spec(req: Request) -> dict[str, Any]:
-    """What to cancel: the Python SDK sends a JSON body, the JS SDK query parameters."""
-    spec = req.json(default={})
-    if not isinstance(spec, dict):
-        raise ApiError(400, "expected a JSON object like {\"messageIds\": [...]}")
-    if "messageIds" in req.query:
-        spec.setdefault("messageIds", req.query["messageIds"])
-    for key in _CANCEL_FILTERS:
-        if req.arg(key) is not None:
-            spec.setdefault(key, req.arg(key))
-    return spec
-
-
 def cancel_messages(ctx: Context, req: Request) -> Reply:
-    """DELETE /v2/messages: by `messageIds`, by filters, or all when neither is given."""
-    spec = _cancel_spec(req)
-    clauses, params = ["1 = 1"], []
-    ids = spec.get("messageIds")
-    if ids is not None:
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise ApiError(400, "messageIds must be an array of strings")
-        clauses.append(f"id IN ({', '.join('?' * len(ids))})" if ids else "0 = 1")
-        params += ids
-    for key, column in _CANCEL_FILTERS.items():
-        if isinstance(spec.get(key), str):
-            clauses.append(f"{column} = ?")
-            params.append(spec[key])
+    """DELETE /v2/messages: by `messageIds` and/or filters (query or JSON body), at most `count`; all if none."""
+    params = params_of(req, body=True)
+    clauses, args = filters.CANCEL.where(params)
+    limit = count_of(params, default=None, maximum=500, clamp=False)
     with ctx.db.write() as conn:
-        count = messages.cancel(conn, time.time(), " AND ".join(clauses), tuple(params))
+        count = messages.cancel(conn, time.time(), " AND ".join(clauses), args, limit)
     return Reply(200, {"cancelled": count})

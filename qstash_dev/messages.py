@@ -12,6 +12,7 @@ import json
 import secrets
 import sqlite3
 from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 from . import ids
 from .options import MessageOptions, Pairs
@@ -210,10 +211,11 @@ def finish(conn: sqlite3.Connection, attempt: Attempt, outcome: Outcome, now: fl
     return True
 
 
-def cancel(conn: sqlite3.Connection, now: float, where: str = "1 = 1", params: tuple = ()) -> int:
-    """Cancel every pending or in-flight message matching `where`; return how many."""
-    rows = conn.execute(f"SELECT id FROM messages WHERE state IN ('pending', 'active') AND ({where})",
-                        params).fetchall()
+def cancel(conn: sqlite3.Connection, now: float, where: str = "1 = 1", params: Sequence[Any] = (),
+           limit: int | None = None) -> int:
+    """Cancel pending or in-flight messages (alias `m`) matching `where`, oldest first; return how many."""
+    rows = conn.execute(f"SELECT id FROM messages m WHERE state IN ('pending', 'active') AND ({where})"
+                        " ORDER BY seq LIMIT ?", (*params, -1 if limit is None else limit)).fetchall()
     for row in rows:
         conn.execute("UPDATE messages SET state = 'canceled', attempt_token = NULL, finished_at = ?"
                      " WHERE id = ?", (now, row["id"]))
