@@ -15,7 +15,8 @@ from typing import Any, Mapping
 
 from .web import ApiError, Request
 
-__all__ = ["Field", "FilterSet", "Params", "params_of", "count_of", "LOG_STATES", "CANCEL"]
+__all__ = ["Field", "FilterSet", "Params", "params_of", "count_of", "LOG_STATES", "CANCEL", "DLQ_LIST",
+           "DLQ_DELETE", "DLQ_RETRY", "LOGS"]
 
 Params = dict[str, list[str]]
 
@@ -187,3 +188,26 @@ CANCEL = FilterSet("DELETE /v2/messages", {
     "fromDate": Field("m.created_at", "from"),
     "toDate": Field("m.created_at", "to"),
 }, frozenset({"count"}))
+
+# The DLQ (aliases `d` and `m`). QStash refuses `host` and `path` here, and so does qstash_dev.
+_DLQ_FIELDS = {
+    **_MESSAGE_FIELDS,
+    "dlqIds": Field("d.dlq_id", "ids"),
+    "messageId": Field("m.id"),
+    "responseStatus": Field("d.response_status", "int"),
+    "fromDate": Field("d.created_at", "from"),
+    "toDate": Field("d.created_at", "to"),
+}
+DLQ_LIST = FilterSet("GET /v2/dlq", _DLQ_FIELDS, frozenset({"cursor", "count"}))
+DLQ_DELETE = FilterSet("DELETE /v2/dlq", _DLQ_FIELDS, frozenset({"cursor", "count"}))
+DLQ_RETRY = FilterSet("POST /v2/dlq/retry", _DLQ_FIELDS, frozenset({"cursor", "count"}))
+
+# The log (aliases `e` and `m`); `order=earliestFirst` is qstash_dev's own addition.
+LOGS = FilterSet("GET /v2/logs", {
+    **_MESSAGE_FIELDS, **_HOST_PATH,
+    "messageId": Field("e.message_id"),
+    "messageIds": Field("e.message_id", "ids"),
+    "state": Field("e.state", "state"),
+    "fromDate": Field("e.time", "from"),
+    "toDate": Field("e.time", "to"),
+}, frozenset({"cursor", "count", "order"}))
