@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 from .retry_delay import validate_expression
 
 __all__ = ["OptionError", "MessageOptions", "parse_options", "callback_options",
-           "parse_duration", "normalize_destination", "validate_url"]
+           "parse_duration", "normalize_destination", "validate_url", "canonical_header", "split_labels"]
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 MAX_RETRIES = 100
@@ -51,7 +51,7 @@ class MessageOptions:
     failure_callback_config: Pairs = field(default_factory=list)
     dedup_id: str | None = None
     content_dedup: bool = False
-    label: str | None = None
+    label: str | None = None  # comma-separated labels
     queue: str | None = None
 
     def first_attempt_at(self, now: float) -> float:
@@ -59,6 +59,22 @@ class MessageOptions:
         if self.not_before is not None:
             return max(now, self.not_before)
         return now + self.delay
+
+
+def canonical_header(name: str) -> str:
+    """`x-reason` -> `X-Reason`, as Go's http.Header (and so Upstash) spells header names."""
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+
+
+def _labels(text: str | None) -> str | None:
+    """`Upstash-Label: a, b` stored as `a,b`: labels never hold a comma, so it splits back exactly."""
+    labels = [part.strip() for part in (text or "").split(",") if part.strip()]
+    return ",".join(labels) or None
+
+
+def split_labels(stored: str | None) -> list[str]:
+    """The labels of a stored `a,b` value."""
+    return stored.split(",") if stored else []
 
 
 def parse_duration(text: str, header: str) -> float:
@@ -118,7 +134,7 @@ def parse_options(url: str, headers: Iterable[tuple[str, str]], *, queue: str | 
         if lower == "content-type":
             forward.append(("Content-Type", value))
         elif lower.startswith("upstash-forward-"):
-            forward.append((name[len("upstash-forward-"):], value))
+            forward.append((canonical_header(name[len("upstash-forward-"):]), value))
         elif lower.startswith("upstash-callback-"):
             callback_config.append((name[len("upstash-callback-"):], value))
         elif lower.startswith("upstash-failure-callback-"):
@@ -155,7 +171,7 @@ def parse_options(url: str, headers: Iterable[tuple[str, str]], *, queue: str | 
         dedup_id=plain.get("upstash-deduplication-id") or None,
         # The Python SDK sends `True`, the JS SDK `true`.
         content_dedup=plain.get("upstash-content-based-deduplication", "").strip().lower() == "true",
-        label=plain.get("upstash-label") or None,
+        label=_labels(plain.get("upstash-label")),
         queue=queue or plain.get("upstash-queue-name") or None,
     )
 

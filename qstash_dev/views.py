@@ -8,10 +8,10 @@ import sqlite3
 from typing import Any, Iterable
 
 from .cron import parse_cron
-from .options import MessageOptions, callback_options
+from .options import MessageOptions, callback_options, canonical_header, split_labels
 from .schedules import schedule_options
 
-__all__ = ["header_map", "b64", "body_fields", "message_json", "dlq_json", "event_json",
+__all__ = ["header_map", "b64", "body_fields", "label_fields", "message_json", "dlq_json", "event_json",
            "schedule_json", "queue_json", "SCHEDULE_STATES"]
 
 # A schedule's last tick as the SDK's ScheduleState knows it.
@@ -20,10 +20,10 @@ SCHEDULE_STATES = {"pending": "IN_PROGRESS", "active": "IN_PROGRESS", "delivered
 
 
 def header_map(pairs: Iterable[Iterable[str]]) -> dict[str, list[str]]:
-    """[[name, value], ...] as Go's http.Header: {name: [values]}."""
+    """[[name, value], ...] as Go's http.Header: {Canonical-Name: [values]}."""
     result: dict[str, list[str]] = {}
     for name, value in pairs:
-        result.setdefault(name, []).append(value)
+        result.setdefault(canonical_header(name), []).append(value)
     return result
 
 
@@ -32,12 +32,20 @@ def b64(data: bytes | None) -> str:
     return base64.b64encode(data or b"").decode("ascii")
 
 
-def body_fields(body: bytes, key: str = "body") -> dict[str, str]:
-    """`body` when the bytes are UTF-8, else `bodyBase64`, as Upstash returns them."""
+def body_fields(body: bytes | None, key: str = "body") -> dict[str, str]:
+    """`body` when the bytes are UTF-8, else `bodyBase64`, as Upstash returns them; none when empty."""
+    if not body:
+        return {}
     try:
         return {key: body.decode("utf-8")}
     except UnicodeDecodeError:
         return {key + "Base64": b64(body)}
+
+
+def label_fields(stored: str | None) -> dict[str, Any]:
+    """`label` (the first, as older SDKs read it) and `labels` (all of them)."""
+    labels = split_labels(stored)
+    return {"label": labels[0], "labels": labels} if labels else {}
 
 
 def _compact(data: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +83,7 @@ def message_json(row: sqlite3.Row) -> dict[str, Any]:
         "queueName": row["queue"],
         "scheduleId": row["schedule_id"],
         "callerIP": row["caller_ip"],
-        "label": row["label"],
+        **label_fields(row["label"]),
     })
 
 
@@ -102,10 +110,10 @@ def event_json(row: sqlite3.Row) -> dict[str, Any]:
         "url": row["url"] or "",
         "method": row["method"],
         "header": header_map(json.loads(row["headers"] or "[]")),
-        "body": b64(row["body"]),
+        "body": b64(row["body"]) if row["body"] else None,
         "queueName": row["queue"],
         "scheduleId": row["schedule_id"],
-        "label": row["label"],
+        **label_fields(row["label"]),
         "maxRetries": row["max_retries"],
         "retryDelayExpression": row["retry_delay"],
         "retryDelayExpr": row["retry_delay"],  # the name the Python SDK reads
@@ -147,7 +155,7 @@ def schedule_json(row: sqlite3.Row, last_state: str | None) -> dict[str, Any]:
         "callerIP": row["caller_ip"],
         "isPaused": bool(row["paused"]),
         "queueName": opts.queue,
-        "label": opts.label,
+        **label_fields(opts.label),
         "lastScheduleTime": int(row["last_fire_at"] * 1000) if row["last_fire_at"] else None,
         "nextScheduleTime": int(row["next_fire_at"] * 1000),
         "lastScheduleStates": {row["last_message_id"]: SCHEDULE_STATES.get(last_state or "", "IN_PROGRESS")}
