@@ -100,12 +100,13 @@ def batch(ctx: Context, req: Request) -> Reply:
 
 
 def get_message(ctx: Context, req: Request, message_id: str) -> Reply:
-    """GET /v2/messages/{id}: a message not yet delivered, failed or cancelled."""
+    """GET /v2/messages/{id}: a pending message, or a finished one within the retention window."""
+    retention = ctx.config.retention
     with ctx.db.read() as conn:
-        row = conn.execute("SELECT * FROM messages WHERE id = ? AND state IN ('pending', 'active')",
-                           (message_id,)).fetchone()
+        row = conn.execute("SELECT * FROM messages WHERE id = ? AND (finished_at IS NULL OR finished_at >= ?)",
+                           (message_id, time.time() - retention)).fetchone()
     if row is None:
-        raise ApiError(404, f"message {message_id} not found (it may be delivered, failed or cancelled)")
+        raise ApiError(404, f"message {message_id} not found (finished messages are kept for {retention:g} s)")
     return Reply(200, message_json(row))
 
 

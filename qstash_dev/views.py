@@ -11,7 +11,7 @@ from .cron import parse_cron
 from .options import MessageOptions, callback_options, canonical_header, split_labels
 from .schedules import schedule_options
 
-__all__ = ["header_map", "b64", "body_fields", "label_fields", "message_json", "dlq_json", "event_json",
+__all__ = ["header_map", "b64", "body_fields", "label_fields", "message_state", "message_json", "dlq_json", "event_json",
            "schedule_json", "queue_json", "SCHEDULE_STATES"]
 
 # A schedule's last tick as the SDK's ScheduleState knows it.
@@ -64,8 +64,15 @@ def _callback_headers(config_json: str, url: str | None) -> dict[str, list[str]]
     return header_map(p for p in opts.headers if p[0] != "Content-Type")
 
 
+def message_state(row: sqlite3.Row) -> str:
+    """Where a message is, in the words of the log: CREATED, RETRY, ACTIVE, DELIVERED, FAILED, CANCELED."""
+    if row["state"] == "pending":
+        return "RETRY" if row["retried"] else "CREATED"
+    return {"active": "ACTIVE", "canceled": "CANCELED"}.get(row["state"], row["state"].upper())
+
+
 def message_json(row: sqlite3.Row) -> dict[str, Any]:
-    """A message as GET /v2/messages/{id} returns it."""
+    """A message as GET /v2/messages/{id} returns it (with its state, which QStash leaves out)."""
     return _compact({
         "messageId": row["id"],
         "url": row["url"],
@@ -84,6 +91,7 @@ def message_json(row: sqlite3.Row) -> dict[str, Any]:
         "scheduleId": row["schedule_id"],
         "callerIP": row["caller_ip"],
         **label_fields(row["label"]),
+        "state": message_state(row),
     })
 
 
