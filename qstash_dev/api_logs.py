@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from dataclasses import replace
 from typing import Any
 
 from . import filters, messages
@@ -19,7 +20,8 @@ __all__ = ["list_dlq", "get_dlq", "delete_dlq", "delete_dlq_many", "retry_dlq", 
 _DLQ_SELECT = ("SELECT m.*, d.dlq_id, d.response_status, d.response_headers, d.response_body,"
                " d.rowid AS cursor_id FROM dlq d JOIN messages m ON m.id = d.message_id")
 _EVENT_SELECT = ("SELECT e.*, m.url, m.method, m.headers, m.body, m.queue, m.schedule_id, m.label,"
-                 " m.max_retries, m.retry_delay, m.timeout, m.callback, m.failure_callback"
+                 " m.max_retries, m.retry_delay, m.timeout, m.callback, m.failure_callback, m.topic_name,"
+                 " m.endpoint_name"
                  " FROM events e LEFT JOIN messages m ON m.id = e.message_id")
 BULK_COUNT = 100  # DLQ entries one bulk delete or retry handles when no ids are given
 
@@ -118,6 +120,8 @@ def _republish(conn: sqlite3.Connection, req: Request, row: sqlite3.Row) -> str:
         opts = parse_options(row["url"], pairs, queue=row["queue"])
     except OptionError as exc:
         raise ApiError(400, str(exc)) from None
+    # A URL group's message goes again to its own endpoint only, still under the group's name.
+    opts = replace(opts, topic=row["topic_name"], endpoint_name=row["endpoint_name"])
     message_id = messages.insert_message(conn, opts, row["body"], now=time.time(), kind=row["kind"],
                                          schedule_id=row["schedule_id"], caller_ip=row["caller_ip"])
     conn.execute("DELETE FROM dlq WHERE dlq_id = ?", (row["dlq_id"],))

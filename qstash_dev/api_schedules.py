@@ -18,9 +18,11 @@ __all__ = ["create_schedule", "list_schedules", "get_schedule", "delete_schedule
 
 
 def _schedule_json(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
-    """A schedule with the state of its last tick."""
-    last = conn.execute("SELECT state FROM messages WHERE id = ?", (row["last_message_id"],)).fetchone()
-    return schedule_json(row, last["state"] if last else None)
+    """A schedule with the states of its last tick's messages (one per endpoint of a URL group)."""
+    last = conn.execute("SELECT id, state FROM messages WHERE schedule_id = ? AND kind = 'message'"
+                        " AND (id = ? OR created_at = ?)",
+                        (row["id"], row["last_message_id"], int((row["last_fire_at"] or 0) * 1000))).fetchall()
+    return schedule_json(row, {m["id"]: m["state"] for m in last})
 
 
 def create_schedule(ctx: Context, req: Request, dest: str) -> Reply:
@@ -93,11 +95,11 @@ def fire_schedule(ctx: Context, req: Request, schedule_id: str) -> Reply:
     """POST /_dev/schedules/{id}/fire: publish one tick now; the regular ticks are unchanged."""
     try:
         with ctx.db.write() as conn:
-            message_id = schedules.tick(conn, _schedule_row(conn, schedule_id), time.time(), advance=False)
-    except ValueError as exc:
+            message_ids = schedules.tick(conn, _schedule_row(conn, schedule_id), time.time(), advance=False)
+    except (ValueError, LookupError) as exc:
         raise ApiError(409, f"schedule {schedule_id} cannot fire: {exc}") from None
     ctx.engine.wake()
-    return Reply(200, {"messageId": message_id})
+    return Reply(200, {"messageId": message_ids[0], "messageIds": message_ids})
 
 
 def _lag(conn: sqlite3.Connection, name: str) -> int:

@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS messages (
     last_error TEXT,
     finished_at REAL,
     topic_name TEXT,                           -- the URL group it was published to
+    endpoint_name TEXT,                        -- and the name of its endpoint there
     flow_key TEXT                              -- its flow-control key
 );
 CREATE INDEX IF NOT EXISTS messages_due ON messages(state, next_attempt_at);
@@ -99,6 +100,19 @@ CREATE TABLE IF NOT EXISTS schedules (
     last_message_id TEXT
 );
 
+CREATE TABLE IF NOT EXISTS topics (             -- URL groups
+    name TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS endpoints (
+    topic TEXT NOT NULL,
+    url TEXT NOT NULL,
+    name TEXT,
+    PRIMARY KEY (topic, url)
+);
+
 CREATE TABLE IF NOT EXISTS queues (
     name TEXT PRIMARY KEY,
     parallelism INTEGER NOT NULL DEFAULT 1,
@@ -114,6 +128,7 @@ CREATE TABLE IF NOT EXISTS queues (
 ADDED_COLUMNS = [
     ("messages", "topic_name", "TEXT"),
     ("messages", "flow_key", "TEXT"),
+    ("messages", "endpoint_name", "TEXT"),
 ]
 
 # Indexes over added columns, created once those columns exist.

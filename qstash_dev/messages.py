@@ -11,13 +11,13 @@ import hashlib
 import json
 import secrets
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
-from . import ids
+from . import ids, topics
 from .options import MessageOptions, Pairs
 
-__all__ = ["Attempt", "Response", "Outcome", "publish", "insert_message", "claim_due",
+__all__ = ["Attempt", "Response", "Outcome", "publish", "publish_all", "targets", "insert_message", "claim_due",
            "next_due_time", "finish", "cancel", "reset_in_flight", "prune", "record_event"]
 
 @dataclass(frozen=True)
@@ -77,7 +77,8 @@ def record_event(conn: sqlite3.Connection, message_id: str, state: str, now: flo
 def _dedup_key(opts: MessageOptions, body: bytes) -> str | None:
     """The deduplication key: the given id, or a hash of destination, body and headers."""
     if opts.dedup_id:
-        return "id:" + opts.dedup_id
+        # Each endpoint of a URL group deduplicates on its own.
+        return "id:" + opts.dedup_id + (f"\n{opts.topic}\n{opts.url}" if opts.topic else "")
     if opts.content_dedup:
         digest = hashlib.sha256()
         for part in (opts.url.encode(), body, json.dumps(sorted(opts.headers)).encode()):
@@ -98,12 +99,13 @@ def insert_message(conn: sqlite3.Connection, opts: MessageOptions, body: bytes, 
     conn.execute(
         "INSERT INTO messages (id, kind, url, method, body, headers, max_retries, retry_delay, timeout,"
         " callback, failure_callback, callback_config, failure_callback_config, queue, schedule_id,"
-        " label, caller_ip, created_at, not_before, state, next_attempt_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+        " label, caller_ip, created_at, not_before, state, next_attempt_at, topic_name, endpoint_name)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
         (message_id, kind, opts.url, opts.method, body, json.dumps(opts.headers), opts.retries,
          opts.retry_delay, opts.timeout, opts.callback, opts.failure_callback,
          json.dumps(opts.callback_config), json.dumps(opts.failure_callback_config), opts.queue,
-         schedule_id, opts.label, caller_ip, int(now * 1000), int(first * 1000), first),
+         schedule_id, opts.label, caller_ip, int(now * 1000), int(first * 1000), first,
+         opts.topic, opts.endpoint_name),
     )
     record_event(conn, message_id, "CREATED", now, next_delivery=first)
     return message_id
@@ -124,6 +126,23 @@ def publish(conn: sqlite3.Connection, opts: MessageOptions, body: bytes, *, now:
         conn.execute("INSERT OR REPLACE INTO dedup (key, message_id, expires_at) VALUES (?, ?, ?)",
                      (key, message_id, now + dedup_window))
     return message_id, False
+
+
+def targets(conn: sqlite3.Connection, opts: MessageOptions) -> list[MessageOptions]:
+    """What one publish makes: the message itself, or one per endpoint of its URL group."""
+    if not opts.topic or opts.url:
+        return [opts]
+    return [replace(opts, url=e.url, endpoint_name=e.name) for e in topics.endpoints(conn, opts.topic)]
+
+
+def publish_all(conn: sqlite3.Connection, opts: MessageOptions, body: bytes, *, now: float, dedup_window: float,
+                caller_ip: str | None = None) -> list[tuple[str, str, bool]]:
+    """Publish to a URL or fan out to a URL group; (id, url, deduplicated) per message."""
+    results = []
+    for target in targets(conn, opts):
+        message_id, duplicate = publish(conn, target, body, now=now, dedup_window=dedup_window, caller_ip=caller_ip)
+        results.append((message_id, target.url, duplicate))
+    return results
 
 
 def _claimable(conn: sqlite3.Connection, now: float, limit: int) -> list[sqlite3.Row]:

@@ -14,11 +14,13 @@ from urllib.parse import unquote, urlsplit
 from .retry_delay import validate_expression
 
 __all__ = ["OptionError", "MessageOptions", "parse_options", "callback_options",
-           "parse_duration", "normalize_destination", "validate_url", "canonical_header", "split_labels"]
+           "parse_duration", "normalize_destination", "validate_url", "canonical_header", "split_labels", "NAME"]
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 MAX_RETRIES = 100
 DEFAULT_RETRIES = 3
+# Queue names, schedule ids, URL group and endpoint names, flow-control keys.
+NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,200}")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 # `Upstash-Callback-<name>` headers that configure the callback message itself;
@@ -53,6 +55,8 @@ class MessageOptions:
     content_dedup: bool = False
     label: str | None = None  # comma-separated labels
     queue: str | None = None
+    topic: str | None = None  # the URL group; `url` is then one endpoint's (or "" before the fan-out)
+    endpoint_name: str | None = None
 
     def first_attempt_at(self, now: float) -> float:
         """When the first attempt is due."""
@@ -97,18 +101,30 @@ def normalize_destination(raw: str) -> str:
     return dest
 
 
-def validate_url(url: str, header: str) -> str:
-    """Return the URL if it is an absolute http(s) URL, else raise OptionError."""
+def _is_url(url: str) -> bool:
+    """Whether `url` is an absolute http(s) URL."""
     try:
         parts = urlsplit(url)
     except ValueError:
-        parts = None
-    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise OptionError(
-            f"{header}: {url!r} is not an absolute http(s) URL "
-            "(URL groups and API destinations are not supported by qstash_dev)"
-        )
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def validate_url(url: str, header: str) -> str:
+    """Return the URL if it is an absolute http(s) URL, else raise OptionError."""
+    if not _is_url(url):
+        raise OptionError(f"{header}: {url!r} is not an absolute http(s) URL")
     return url
+
+
+def _destination(destination: str) -> tuple[str, str | None]:
+    """(url, None) for a URL, ("", name) for a URL group name, else OptionError."""
+    if _is_url(destination):
+        return destination, None
+    if NAME.fullmatch(destination) and "://" not in destination:
+        return "", destination
+    raise OptionError(f"destination: {destination!r} is neither an absolute http(s) URL nor a URL group name "
+                      "(API destinations are not supported by qstash_dev)")
 
 
 def _int(text: str, header: str, low: int, high: int) -> int:
@@ -122,8 +138,9 @@ def _int(text: str, header: str, low: int, high: int) -> int:
     return value
 
 
-def parse_options(url: str, headers: Iterable[tuple[str, str]], *, queue: str | None = None) -> MessageOptions:
-    """Validate a destination and its `Upstash-*` headers into MessageOptions."""
+def parse_options(destination: str, headers: Iterable[tuple[str, str]], *,
+                  queue: str | None = None) -> MessageOptions:
+    """Validate a destination (a URL or a URL group name) and its `Upstash-*` headers into MessageOptions."""
     pairs = list(headers)
     plain: dict[str, str] = {name.lower(): value for name, value in pairs}
     forward: Pairs = []
@@ -155,8 +172,10 @@ def parse_options(url: str, headers: Iterable[tuple[str, str]], *, queue: str | 
     timeout = plain.get("upstash-timeout")
     delay = plain.get("upstash-delay")
     not_before = plain.get("upstash-not-before")
+    url, topic = _destination(destination)
     return MessageOptions(
-        url=validate_url(url, "destination"),
+        url=url,
+        topic=topic,
         method=method,
         headers=forward,
         retries=DEFAULT_RETRIES if retries is None else _int(retries, "Upstash-Retries", 0, MAX_RETRIES),

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 from urllib.parse import parse_qs, unquote
 
-from . import api_logs, api_messages, api_schedules
+from . import api_logs, api_messages, api_schedules, api_topics
 from .web import ApiError, Context, Reply, Request
 
 __all__ = ["ROUTES", "make_server", "dispatch"]
@@ -42,6 +42,11 @@ ROUTES: list[tuple[tuple[str, ...], str, Handler]] = [
     (("POST",), r"/v2/queues/(?P<name>[^/]+)/resume", api_schedules.resume_queue),
     (("GET",), r"/v2/queues/(?P<name>[^/]+)", api_schedules.get_queue),
     (("DELETE",), r"/v2/queues/(?P<name>[^/]+)", api_schedules.delete_queue),
+    (("GET",), r"/v2/topics/?", api_topics.list_groups),
+    (("POST",), r"/v2/topics/(?P<name>[^/]+)/endpoints/?", api_topics.upsert_endpoints),
+    (("DELETE",), r"/v2/topics/(?P<name>[^/]+)/endpoints/?", api_topics.remove_endpoints),
+    (("GET",), r"/v2/topics/(?P<name>[^/]+)", api_topics.get_group),
+    (("DELETE",), r"/v2/topics/(?P<name>[^/]+)", api_topics.delete_group),
     (("GET",), r"/v2/dlq/?", api_logs.list_dlq),
     (("DELETE",), r"/v2/dlq/?", api_logs.delete_dlq_many),
     (("POST",), r"/v2/dlq/retry/(?P<dlq_id>[^/]+)", api_logs.retry_dlq),

@@ -91,6 +91,8 @@ def message_json(row: sqlite3.Row) -> dict[str, Any]:
         "scheduleId": row["schedule_id"],
         "callerIP": row["caller_ip"],
         **label_fields(row["label"]),
+        "topicName": row["topic_name"],
+        "endpointName": row["endpoint_name"],
         "state": message_state(row),
     })
 
@@ -121,6 +123,8 @@ def event_json(row: sqlite3.Row) -> dict[str, Any]:
         "body": b64(row["body"]) if row["body"] else None,
         "queueName": row["queue"],
         "scheduleId": row["schedule_id"],
+        "topicName": row["topic_name"],
+        "endpointName": row["endpoint_name"],
         **label_fields(row["label"]),
         "maxRetries": row["max_retries"],
         "retryDelayExpression": row["retry_delay"],
@@ -134,8 +138,8 @@ def event_json(row: sqlite3.Row) -> dict[str, Any]:
     })
 
 
-def schedule_json(row: sqlite3.Row, last_state: str | None) -> dict[str, Any]:
-    """A schedule as GET /v2/schedules/{id} returns it."""
+def schedule_json(row: sqlite3.Row, last_states: dict[str, str]) -> dict[str, Any]:
+    """A schedule as GET /v2/schedules/{id} returns it; `last_states`: its last tick's messages."""
     error = None
     try:
         parse_cron(row["cron"])
@@ -166,8 +170,8 @@ def schedule_json(row: sqlite3.Row, last_state: str | None) -> dict[str, Any]:
         **label_fields(opts.label),
         "lastScheduleTime": int(row["last_fire_at"] * 1000) if row["last_fire_at"] else None,
         "nextScheduleTime": int(row["next_fire_at"] * 1000),
-        "lastScheduleStates": {row["last_message_id"]: SCHEDULE_STATES.get(last_state or "", "IN_PROGRESS")}
-        if row["last_message_id"] else None,
+        "lastScheduleStates": {message_id: SCHEDULE_STATES.get(state, "IN_PROGRESS")
+                               for message_id, state in last_states.items()} or None,
     })
 
 
