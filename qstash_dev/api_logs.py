@@ -11,7 +11,7 @@ from typing import Any
 from . import filters, messages
 from .filters import FilterSet, Params, count_of, params_of
 from .options import OptionError, parse_options
-from .views import dlq_json, event_json
+from .views import dlq_json, event_json, row_flow
 from .web import ApiError, Context, Reply, Request
 
 __all__ = ["list_dlq", "get_dlq", "delete_dlq", "delete_dlq_many", "retry_dlq", "retry_dlq_many",
@@ -21,7 +21,7 @@ _DLQ_SELECT = ("SELECT m.*, d.dlq_id, d.response_status, d.response_headers, d.r
                " d.rowid AS cursor_id FROM dlq d JOIN messages m ON m.id = d.message_id")
 _EVENT_SELECT = ("SELECT e.*, m.url, m.method, m.headers, m.body, m.queue, m.schedule_id, m.label,"
                  " m.max_retries, m.retry_delay, m.timeout, m.callback, m.failure_callback, m.topic_name,"
-                 " m.endpoint_name"
+                 " m.endpoint_name, m.flow_key, m.flow_parallelism, m.flow_rate, m.flow_period"
                  " FROM events e LEFT JOIN messages m ON m.id = e.message_id")
 BULK_COUNT = 100  # DLQ entries one bulk delete or retry handles when no ids are given
 
@@ -113,6 +113,8 @@ def _republish(conn: sqlite3.Connection, req: Request, row: sqlite3.Row) -> str:
             pairs.append((header, row[column]))
     if row["timeout"]:
         pairs.append(("Upstash-Timeout", f"{row['timeout']}s"))
+    if (settings := row_flow(row)) is not None:
+        pairs += [("Upstash-Flow-Control-Key", settings.key), ("Upstash-Flow-Control-Value", settings.header_value())]
     pairs += [(f"Upstash-Callback-{n}", v) for n, v in json.loads(row["callback_config"])]
     pairs += [(f"Upstash-Failure-Callback-{n}", v) for n, v in json.loads(row["failure_callback_config"])]
     pairs += [(n, v) for n, v in req.headers if n.lower().startswith("upstash-")]

@@ -52,7 +52,10 @@ CREATE TABLE IF NOT EXISTS messages (
     finished_at REAL,
     topic_name TEXT,                           -- the URL group it was published to
     endpoint_name TEXT,                        -- and the name of its endpoint there
-    flow_key TEXT                              -- its flow-control key
+    flow_key TEXT,                             -- its flow-control key, and the limits it came with
+    flow_parallelism INTEGER,
+    flow_rate INTEGER,
+    flow_period INTEGER
 );
 CREATE INDEX IF NOT EXISTS messages_due ON messages(state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS messages_by_queue ON messages(queue, state, retried, seq);
@@ -113,6 +116,24 @@ CREATE TABLE IF NOT EXISTS endpoints (
     PRIMARY KEY (topic, url)
 );
 
+CREATE TABLE IF NOT EXISTS flow_keys (
+    key TEXT PRIMARY KEY,
+    parallelism INTEGER,                       -- NULL: no limit
+    rate INTEGER,                              -- NULL: no limit
+    period INTEGER NOT NULL DEFAULT 1,         -- seconds
+    paused INTEGER NOT NULL DEFAULT 0,
+    pinned_parallelism INTEGER NOT NULL DEFAULT 0,
+    pinned_rate INTEGER NOT NULL DEFAULT 0,
+    rate_reset_at REAL NOT NULL DEFAULT 0,     -- starts before this do not count
+    updated_at REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS flow_starts (       -- attempt starts, for sliding rate windows
+    key TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS flow_starts_by_key ON flow_starts(key, at);
+
 CREATE TABLE IF NOT EXISTS queues (
     name TEXT PRIMARY KEY,
     parallelism INTEGER NOT NULL DEFAULT 1,
@@ -129,6 +150,9 @@ ADDED_COLUMNS = [
     ("messages", "topic_name", "TEXT"),
     ("messages", "flow_key", "TEXT"),
     ("messages", "endpoint_name", "TEXT"),
+    ("messages", "flow_parallelism", "INTEGER"),
+    ("messages", "flow_rate", "INTEGER"),
+    ("messages", "flow_period", "INTEGER"),
 ]
 
 # Indexes over added columns, created once those columns exist.

@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 
-from . import messages, schedules
+from . import claims, flow, messages, schedules
 from .config import Config
 from .db import Database
 from .delivery import Deliverer
@@ -97,16 +97,17 @@ class Engine:
             free = self._config.workers - self._in_flight
         with self._db.write() as conn:
             schedules.fire_due(conn, now)
-            attempts = messages.claim_due(conn, now, free) if free > 0 else []
+            attempts = claims.claim_due(conn, now, free) if free > 0 else []
             if now - self._last_prune > self._prune_every:
                 messages.prune(conn, now, self._config.retention)
+                flow.prune(conn, now, self._config.retention)
                 self._last_prune = now
         with self._cond:
             self._in_flight += len(attempts)
         for attempt in attempts:
             self._tasks.put(attempt)
         with self._db.read() as conn:
-            due = [t for t in (messages.next_due_time(conn, now), schedules.next_fire_time(conn),
+            due = [t for t in (claims.next_due_time(conn, now), schedules.next_fire_time(conn),
                                self._last_prune + self._prune_every) if t]
         wait = min(due, default=now + MAX_IDLE_SECONDS) - time.time()
         return min(MAX_IDLE_SECONDS, max(0.0, wait))

@@ -13,11 +13,14 @@ from urllib.parse import unquote, urlsplit
 
 from .retry_delay import validate_expression
 
-__all__ = ["OptionError", "MessageOptions", "parse_options", "callback_options",
-           "parse_duration", "normalize_destination", "validate_url", "canonical_header", "split_labels", "NAME"]
+__all__ = ["OptionError", "FlowControl", "MessageOptions", "parse_options", "callback_options",
+           "parse_duration", "normalize_destination", "validate_url", "canonical_header", "split_labels", "NAME",
+           "MAX_FLOW_LIMIT", "MAX_FLOW_PERIOD_SECONDS"]
 
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 MAX_RETRIES = 100
+MAX_FLOW_PERIOD_SECONDS = 7 * 86400  # QStash's limit on a rate period
+MAX_FLOW_LIMIT = 1_000_000
 DEFAULT_RETRIES = 3
 # Queue names, schedule ids, URL group and endpoint names, flow-control keys.
 NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,200}")
@@ -33,6 +36,22 @@ class OptionError(ValueError):
 
 
 Pairs = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class FlowControl:
+    """`Upstash-Flow-Control-Key` and `-Value`: the limits one message was published with."""
+
+    key: str
+    parallelism: int | None = None
+    rate: int | None = None
+    period: int = 1  # seconds; QStash reports 1 when only parallelism is given
+
+    def header_value(self) -> str:
+        """The `Upstash-Flow-Control-Value` that gives these settings."""
+        parts = [f"parallelism={self.parallelism}"] if self.parallelism else []
+        parts += [f"rate={self.rate}"] if self.rate else []
+        return ", ".join(parts + [f"period={self.period}s"])
 
 
 @dataclass(frozen=True)
@@ -57,6 +76,7 @@ class MessageOptions:
     queue: str | None = None
     topic: str | None = None  # the URL group; `url` is then one endpoint's (or "" before the fan-out)
     endpoint_name: str | None = None
+    flow: FlowControl | None = None
 
     def first_attempt_at(self, now: float) -> float:
         """When the first attempt is due."""
@@ -138,6 +158,37 @@ def _int(text: str, header: str, low: int, high: int) -> int:
     return value
 
 
+def _flow_setting(name: str, text: str) -> int:
+    """One `name=value` of Upstash-Flow-Control-Value, as an integer (period: a duration in seconds)."""
+    header = f"Upstash-Flow-Control-Value: {name}"
+    if name != "period":
+        return _int(text, header, 1, MAX_FLOW_LIMIT)
+    seconds = parse_duration(text, header)
+    if seconds != int(seconds) or not 1 <= seconds <= MAX_FLOW_PERIOD_SECONDS:
+        raise OptionError(f"{header}: {text!r} must be whole seconds from 1s to 7d")
+    return int(seconds)
+
+
+def _flow_control(key: str | None, value: str | None) -> FlowControl | None:
+    """The flow-control settings of a message, validated; None without the headers."""
+    if key is None and value is None:
+        return None
+    key = (key or "").strip()
+    if not NAME.fullmatch(key):
+        raise OptionError(f"Upstash-Flow-Control-Key: {key!r} is not a key of 1-200 letters, digits, '_', '-', "
+                          "'.' or ':' (it is required with Upstash-Flow-Control-Value)")
+    settings: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in (value or "").split(","))):
+        name, sep, text = (x.strip() for x in part.partition("="))
+        if not sep or name.lower() not in ("parallelism", "rate", "period") or name.lower() in settings:
+            raise OptionError(f"Upstash-Flow-Control-Value: {part!r} is not one of parallelism=N, rate=N, "
+                              "period=DURATION (each at most once)")
+        settings[name.lower()] = _flow_setting(name.lower(), text)
+    if "parallelism" not in settings and "rate" not in settings:
+        raise OptionError("Upstash-Flow-Control-Value: give parallelism=N and/or rate=N (period=DURATION optional)")
+    return FlowControl(key, settings.get("parallelism"), settings.get("rate"), settings.get("period", 1))
+
+
 def parse_options(destination: str, headers: Iterable[tuple[str, str]], *,
                   queue: str | None = None) -> MessageOptions:
     """Validate a destination (a URL or a URL group name) and its `Upstash-*` headers into MessageOptions."""
@@ -192,6 +243,7 @@ def parse_options(destination: str, headers: Iterable[tuple[str, str]], *,
         content_dedup=plain.get("upstash-content-based-deduplication", "").strip().lower() == "true",
         label=_labels(plain.get("upstash-label")),
         queue=queue or plain.get("upstash-queue-name") or None,
+        flow=_flow_control(plain.get("upstash-flow-control-key"), plain.get("upstash-flow-control-value")),
     )
 
 

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 from urllib.parse import parse_qs, unquote
 
-from . import api_logs, api_messages, api_schedules, api_topics
+from . import api_flow, api_logs, api_messages, api_schedules, api_topics
 from .web import ApiError, Context, Reply, Request
 
 __all__ = ["ROUTES", "make_server", "dispatch"]
@@ -47,6 +47,14 @@ ROUTES: list[tuple[tuple[str, ...], str, Handler]] = [
     (("DELETE",), r"/v2/topics/(?P<name>[^/]+)/endpoints/?", api_topics.remove_endpoints),
     (("GET",), r"/v2/topics/(?P<name>[^/]+)", api_topics.get_group),
     (("DELETE",), r"/v2/topics/(?P<name>[^/]+)", api_topics.delete_group),
+    (("GET",), r"/v2/flowControl/?", api_flow.list_keys),
+    (("POST",), r"/v2/flowControl/(?P<key>[^/]+)/pause", api_flow.pause_key),
+    (("POST",), r"/v2/flowControl/(?P<key>[^/]+)/resume", api_flow.resume_key),
+    (("POST",), r"/v2/flowControl/(?P<key>[^/]+)/pin", api_flow.pin_key),
+    (("POST",), r"/v2/flowControl/(?P<key>[^/]+)/unpin", api_flow.unpin_key),
+    (("POST",), r"/v2/flowControl/(?P<key>[^/]+)/resetRate", api_flow.reset_rate),
+    (("GET",), r"/v2/flowControl/(?P<key>[^/]+)", api_flow.get_key),
+    (("GET",), r"/v2/globalParallelism/?", api_flow.global_parallelism),
     (("GET",), r"/v2/dlq/?", api_logs.list_dlq),
     (("DELETE",), r"/v2/dlq/?", api_logs.delete_dlq_many),
     (("POST",), r"/v2/dlq/retry/(?P<dlq_id>[^/]+)", api_logs.retry_dlq),
@@ -59,7 +67,7 @@ ROUTES: list[tuple[tuple[str, ...], str, Handler]] = [
 ]
 _COMPILED = [(methods, re.compile(pattern), handler) for methods, pattern, handler in ROUTES]
 # Path parameters that are names, not URLs, arrive percent-decoded.
-_DECODED = {"message_id", "schedule_id", "name", "dlq_id"}
+_DECODED = {"message_id", "schedule_id", "name", "dlq_id", "key"}
 
 
 def dispatch(ctx: Context, req: Request) -> Reply:

@@ -8,11 +8,11 @@ import sqlite3
 from typing import Any, Iterable
 
 from .cron import parse_cron
-from .options import MessageOptions, callback_options, canonical_header, split_labels
+from .options import FlowControl, MessageOptions, callback_options, canonical_header, split_labels
 from .schedules import schedule_options
 
-__all__ = ["header_map", "b64", "body_fields", "label_fields", "message_state", "message_json", "dlq_json", "event_json",
-           "schedule_json", "queue_json", "SCHEDULE_STATES"]
+__all__ = ["header_map", "b64", "body_fields", "label_fields", "flow_fields", "row_flow", "message_state",
+           "message_json", "dlq_json", "event_json", "schedule_json", "queue_json", "SCHEDULE_STATES"]
 
 # A schedule's last tick as the SDK's ScheduleState knows it.
 SCHEDULE_STATES = {"pending": "IN_PROGRESS", "active": "IN_PROGRESS", "delivered": "SUCCESS",
@@ -46,6 +46,21 @@ def label_fields(stored: str | None) -> dict[str, Any]:
     """`label` (the first, as older SDKs read it) and `labels` (all of them)."""
     labels = split_labels(stored)
     return {"label": labels[0], "labels": labels} if labels else {}
+
+
+def flow_fields(settings: FlowControl | None) -> dict[str, Any]:
+    """`flowControlKey`, `parallelism`, `rate`, `period` as on QStash's messages and schedules."""
+    if settings is None:
+        return {}
+    return {"flowControlKey": settings.key, "parallelism": settings.parallelism, "rate": settings.rate,
+            "period": settings.period}
+
+
+def row_flow(row: sqlite3.Row) -> FlowControl | None:
+    """A message row's flow-control settings."""
+    if not row["flow_key"]:
+        return None
+    return FlowControl(row["flow_key"], row["flow_parallelism"], row["flow_rate"], row["flow_period"] or 1)
 
 
 def _compact(data: dict[str, Any]) -> dict[str, Any]:
@@ -93,6 +108,7 @@ def message_json(row: sqlite3.Row) -> dict[str, Any]:
         **label_fields(row["label"]),
         "topicName": row["topic_name"],
         "endpointName": row["endpoint_name"],
+        **flow_fields(row_flow(row)),
         "state": message_state(row),
     })
 
@@ -126,6 +142,7 @@ def event_json(row: sqlite3.Row) -> dict[str, Any]:
         "topicName": row["topic_name"],
         "endpointName": row["endpoint_name"],
         **label_fields(row["label"]),
+        **flow_fields(row_flow(row)),
         "maxRetries": row["max_retries"],
         "retryDelayExpression": row["retry_delay"],
         "retryDelayExpr": row["retry_delay"],  # the name the Python SDK reads
@@ -168,6 +185,7 @@ def schedule_json(row: sqlite3.Row, last_states: dict[str, str]) -> dict[str, An
         "isPaused": bool(row["paused"]),
         "queueName": opts.queue,
         **label_fields(opts.label),
+        **flow_fields(opts.flow),
         "lastScheduleTime": int(row["last_fire_at"] * 1000) if row["last_fire_at"] else None,
         "nextScheduleTime": int(row["next_fire_at"] * 1000),
         "lastScheduleStates": {message_id: SCHEDULE_STATES.get(state, "IN_PROGRESS")
