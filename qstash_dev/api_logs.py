@@ -21,7 +21,7 @@ _DLQ_SELECT = ("SELECT m.*, d.dlq_id, d.response_status, d.response_headers, d.r
                " d.rowid AS cursor_id FROM dlq d JOIN messages m ON m.id = d.message_id")
 _EVENT_SELECT = ("SELECT e.*, m.url, m.method, m.headers, m.body, m.queue, m.schedule_id, m.label,"
                  " m.max_retries, m.retry_delay, m.timeout, m.callback, m.failure_callback, m.topic_name,"
-                 " m.endpoint_name, m.flow_key, m.flow_parallelism, m.flow_rate, m.flow_period"
+                 " m.endpoint_name, m.flow_key, m.flow_parallelism, m.flow_rate, m.flow_period, m.redact"
                  " FROM events e LEFT JOIN messages m ON m.id = e.message_id")
 BULK_COUNT = 100  # DLQ entries one bulk delete or retry handles when no ids are given
 
@@ -108,7 +108,8 @@ def _republish(conn: sqlite3.Connection, req: Request, row: sqlite3.Row) -> str:
     pairs += [(n, v) if n.lower() == "content-type" else (f"Upstash-Forward-{n}", v)
               for n, v in json.loads(row["headers"])]
     for header, column in (("Upstash-Retry-Delay", "retry_delay"), ("Upstash-Callback", "callback"),
-                           ("Upstash-Failure-Callback", "failure_callback"), ("Upstash-Label", "label")):
+                           ("Upstash-Failure-Callback", "failure_callback"), ("Upstash-Label", "label"),
+                           ("Upstash-Redact-Fields", "redact")):
         if row[column]:
             pairs.append((header, row[column]))
     if row["timeout"]:

@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS messages (
     flow_key TEXT,                             -- its flow-control key, and the limits it came with
     flow_parallelism INTEGER,
     flow_rate INTEGER,
-    flow_period INTEGER
+    flow_period INTEGER,
+    redact TEXT                                -- Upstash-Redact-Fields, normalized
 );
 CREATE INDEX IF NOT EXISTS messages_due ON messages(state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS messages_by_queue ON messages(queue, state, retried, seq);
@@ -153,6 +154,7 @@ ADDED_COLUMNS = [
     ("messages", "flow_parallelism", "INTEGER"),
     ("messages", "flow_rate", "INTEGER"),
     ("messages", "flow_period", "INTEGER"),
+    ("messages", "redact", "TEXT"),
 ]
 
 # Indexes over added columns, created once those columns exist.

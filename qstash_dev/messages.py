@@ -107,13 +107,13 @@ def insert_message(conn: sqlite3.Connection, opts: MessageOptions, body: bytes, 
         "INSERT INTO messages (id, kind, url, method, body, headers, max_retries, retry_delay, timeout,"
         " callback, failure_callback, callback_config, failure_callback_config, queue, schedule_id,"
         " label, caller_ip, created_at, not_before, state, next_attempt_at, topic_name, endpoint_name,"
-        " flow_key, flow_parallelism, flow_rate, flow_period)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
+        " flow_key, flow_parallelism, flow_rate, flow_period, redact)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
         (message_id, kind, opts.url, opts.method, body, json.dumps(opts.headers), opts.retries,
          opts.retry_delay, opts.timeout, opts.callback, opts.failure_callback,
          json.dumps(opts.callback_config), json.dumps(opts.failure_callback_config), opts.queue,
          schedule_id, opts.label, caller_ip, int(now * 1000), int(first * 1000), first,
-         opts.topic, opts.endpoint_name, *_flow_columns(opts.flow)),
+         opts.topic, opts.endpoint_name, *_flow_columns(opts.flow), str(opts.redact) if opts.redact else None),
     )
     if opts.flow:
         flow.configure(conn, opts.flow, now)

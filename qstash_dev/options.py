@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 from urllib.parse import unquote, urlsplit
 
+from .redact import Redaction, RedactionError
 from .retry_delay import validate_expression
 
 __all__ = ["OptionError", "FlowControl", "MessageOptions", "parse_options", "callback_options",
@@ -77,6 +78,7 @@ class MessageOptions:
     topic: str | None = None  # the URL group; `url` is then one endpoint's (or "" before the fan-out)
     endpoint_name: str | None = None
     flow: FlowControl | None = None
+    redact: Redaction | None = None
 
     def first_attempt_at(self, now: float) -> float:
         """When the first attempt is due."""
@@ -224,6 +226,10 @@ def parse_options(destination: str, headers: Iterable[tuple[str, str]], *,
     delay = plain.get("upstash-delay")
     not_before = plain.get("upstash-not-before")
     url, topic = _destination(destination)
+    try:
+        redact = Redaction.parse(plain.get("upstash-redact-fields"))
+    except RedactionError as exc:
+        raise OptionError(str(exc)) from None
     return MessageOptions(
         url=url,
         topic=topic,
@@ -244,6 +250,7 @@ def parse_options(destination: str, headers: Iterable[tuple[str, str]], *,
         label=_labels(plain.get("upstash-label")),
         queue=queue or plain.get("upstash-queue-name") or None,
         flow=_flow_control(plain.get("upstash-flow-control-key"), plain.get("upstash-flow-control-value")),
+        redact=redact,
     )
 
 

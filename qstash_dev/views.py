@@ -9,6 +9,7 @@ from typing import Any, Iterable
 
 from .cron import parse_cron
 from .options import FlowControl, MessageOptions, callback_options, canonical_header, split_labels
+from .redact import Redaction
 from .schedules import schedule_options
 
 __all__ = ["header_map", "b64", "body_fields", "label_fields", "flow_fields", "row_flow", "message_state",
@@ -63,6 +64,20 @@ def row_flow(row: sqlite3.Row) -> FlowControl | None:
     return FlowControl(row["flow_key"], row["flow_parallelism"], row["flow_rate"], row["flow_period"] or 1)
 
 
+def _shown(redaction: Redaction | None, headers: Iterable[Iterable[str]],
+           body: bytes | None) -> tuple[list[tuple[str, str]], bytes]:
+    """A message's headers and body as reads show them: redacted parts hidden."""
+    pairs = [(name, value) for name, value in headers]
+    if redaction is None:
+        return pairs, body or b""
+    return redaction.apply_headers(pairs), redaction.apply_body(body or b"")
+
+
+def _row_shown(row: sqlite3.Row) -> tuple[list[tuple[str, str]], bytes]:
+    """A stored message's headers and body as reads show them."""
+    return _shown(Redaction.parse(row["redact"]), json.loads(row["headers"] or "[]"), row["body"])
+
+
 def _compact(data: dict[str, Any]) -> dict[str, Any]:
     """Drop the optional fields that are unset."""
     return {k: v for k, v in data.items() if v is not None and v != {}}
@@ -88,12 +103,13 @@ def message_state(row: sqlite3.Row) -> str:
 
 def message_json(row: sqlite3.Row) -> dict[str, Any]:
     """A message as GET /v2/messages/{id} returns it (with its state, which QStash leaves out)."""
+    headers, body = _row_shown(row)
     return _compact({
         "messageId": row["id"],
         "url": row["url"],
         "method": row["method"],
-        "header": header_map(json.loads(row["headers"])),
-        **body_fields(row["body"]),
+        "header": header_map(headers),
+        **body_fields(body),
         "maxRetries": row["max_retries"],
         "retryDelayExpression": row["retry_delay"],
         "notBefore": row["not_before"],
@@ -127,6 +143,7 @@ def dlq_json(row: sqlite3.Row) -> dict[str, Any]:
 def event_json(row: sqlite3.Row) -> dict[str, Any]:
     """A log entry of GET /v2/events (the message's fields joined in)."""
     has_response = row["response_status"] is not None
+    headers, body = _row_shown(row)
     return _compact({
         "time": row["time"],
         "messageId": row["message_id"],
@@ -135,8 +152,8 @@ def event_json(row: sqlite3.Row) -> dict[str, Any]:
         "nextDeliveryTime": row["next_delivery_time"],
         "url": row["url"] or "",
         "method": row["method"],
-        "header": header_map(json.loads(row["headers"] or "[]")),
-        "body": b64(row["body"]) if row["body"] else None,
+        "header": header_map(headers),
+        "body": b64(body) if body else None,
         "queueName": row["queue"],
         "scheduleId": row["schedule_id"],
         "topicName": row["topic_name"],
@@ -164,6 +181,7 @@ def schedule_json(row: sqlite3.Row, last_states: dict[str, str]) -> dict[str, An
     except ValueError as exc:  # a cron or options that no longer parse: show the schedule anyway
         opts, error = MessageOptions(url=row["destination"]), str(exc)
     config = json.dumps(opts.callback_config), json.dumps(opts.failure_callback_config)
+    headers, body = _shown(opts.redact, opts.headers, row["body"])
     return _compact({
         "error": error,
         "scheduleId": row["id"],
@@ -171,8 +189,8 @@ def schedule_json(row: sqlite3.Row, last_states: dict[str, str]) -> dict[str, An
         "createdAt": row["created_at"],
         "destination": row["destination"],
         "method": opts.method,
-        "header": header_map(opts.headers),
-        **body_fields(row["body"]),
+        "header": header_map(headers),
+        **body_fields(body),
         "retries": opts.retries,
         "retryDelayExpression": opts.retry_delay,
         "delay": int(opts.delay) if opts.delay else None,
