@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 import sqlite3
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence

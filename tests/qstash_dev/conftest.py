@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 
 import httpx
 import jwt
@@ -15,6 +16,8 @@ from qstash import QStash, Receiver
 
 from tests.support.qstash_server import QStashDevProcess
 from tests.support.recorder import RecordedRequest, Recorder
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -94,3 +97,18 @@ def callback_json() -> Callable[[RecordedRequest], dict]:
 def set_schedule_due() -> Callable[[Path, str, float], None]:
     """Make a schedule due in a stopped server's database."""
     return _set_schedule_due
+
+
+def _until(probe: Callable[[], T], failure: str, timeout: float = 5.0) -> T:
+    """Call `probe` until it returns something truthy, and return that; fail with `failure` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not (result := probe()):
+        assert time.monotonic() < deadline, f"{failure} (waited {timeout:g}s)"
+        time.sleep(0.05)
+    return result
+
+
+@pytest.fixture
+def until() -> Callable[..., object]:
+    """Wait for a positive signal: `until(probe, "what did not happen", timeout=5)`."""
+    return _until

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import time
 import uuid
+from typing import Any, Callable
 
 import httpx
 import pytest
 from qstash import QStash
 
 from tests.support.recorder import Recorder
+
+Until = Callable[..., Any]
 
 
 def _stamp() -> str:
@@ -24,15 +26,13 @@ def _logged(api: httpx.Client, **params: object) -> set[str]:
     return {e["messageId"] for e in response.json()["logs"]}
 
 
-def _dead(client: QStash, recorder: Recorder, path: str, count: int, **options: object) -> list[str]:
+def _dead(client: QStash, recorder: Recorder, until: Until, path: str, count: int, **options: object) -> list[str]:
     """Publish `count` messages that fail at once (later requests get 200), and wait for the DLQ."""
     recorder.respond(path, status=500, times=count)
     ids = [client.message.publish(url=f"{recorder.url}{path}", body=str(i), retries=0, **options).message_id
            for i in range(count)]
-    deadline = time.monotonic() + 5
-    while {m.message_id for m in client.dlq.list(filter={"url": f"{recorder.url}{path}"}).messages} != set(ids):
-        assert time.monotonic() < deadline, "messages did not reach the DLQ"
-        time.sleep(0.05)
+    until(lambda: {m.message_id for m in client.dlq.list(filter={"url": f"{recorder.url}{path}"}).messages}
+          == set(ids), "messages did not reach the DLQ")
     return ids
 
 
@@ -74,11 +74,12 @@ def test_lists_refuse_a_filter_they_cannot_honour(api: httpx.Client, path: str, 
     assert named in response.json()["error"]
 
 
-def test_dlq_list_filters_by_any_of_several_values(client: QStash, api: httpx.Client, recorder: Recorder) -> None:
+def test_dlq_list_filters_by_any_of_several_values(client: QStash, api: httpx.Client, recorder: Recorder,
+        until: Until) -> None:
     s = _stamp()
-    a = _dead(client, recorder, f"/a-{s}", 1, label=f"a-{s}")
-    b = _dead(client, recorder, f"/b-{s}", 1, label=f"b-{s}")
-    c = _dead(client, recorder, f"/c-{s}", 1, label=f"c-{s}")
+    a = _dead(client, recorder, until, f"/a-{s}", 1, label=f"a-{s}")
+    b = _dead(client, recorder, until, f"/b-{s}", 1, label=f"b-{s}")
+    c = _dead(client, recorder, until, f"/c-{s}", 1, label=f"c-{s}")
 
     assert _dlq(api, url=[f"{recorder.url}/a-{s}", f"{recorder.url}/b-{s}"]) == set(a + b)
     assert _dlq(api, label=f"b-{s},c-{s}") == set(b + c)
@@ -87,10 +88,11 @@ def test_dlq_list_filters_by_any_of_several_values(client: QStash, api: httpx.Cl
     assert _dlq(api, messageId=a + c) == set(a + c)
 
 
-def test_dlq_bulk_delete_by_filter_deletes_only_matches(client: QStash, api: httpx.Client, recorder: Recorder) -> None:
+def test_dlq_bulk_delete_by_filter_deletes_only_matches(client: QStash, api: httpx.Client, recorder: Recorder,
+        until: Until) -> None:
     s = _stamp()
-    keep = _dead(client, recorder, f"/keep-{s}", 1, label=f"keep-{s}")
-    drop = _dead(client, recorder, f"/drop-{s}", 3, label=f"drop-{s}")
+    keep = _dead(client, recorder, until, f"/keep-{s}", 1, label=f"keep-{s}")
+    drop = _dead(client, recorder, until, f"/drop-{s}", 3, label=f"drop-{s}")
 
     refused = api.delete("/v2/dlq", params={"label": f"drop-{s}", "path": f"/drop-{s}"})
     assert refused.status_code == 400 and "path" in refused.json()["error"]
@@ -102,10 +104,11 @@ def test_dlq_bulk_delete_by_filter_deletes_only_matches(client: QStash, api: htt
     assert _dlq(api, label=[f"keep-{s}", f"drop-{s}"]) == set(keep)
 
 
-def test_dlq_bulk_retry_by_filter_retries_only_matches(client: QStash, api: httpx.Client, recorder: Recorder) -> None:
+def test_dlq_bulk_retry_by_filter_retries_only_matches(client: QStash, api: httpx.Client, recorder: Recorder,
+        until: Until) -> None:
     s = _stamp()
-    again = _dead(client, recorder, f"/again-{s}", 2, label=f"again-{s}")
-    left = _dead(client, recorder, f"/left-{s}", 1, label=f"left-{s}")
+    again = _dead(client, recorder, until, f"/again-{s}", 2, label=f"again-{s}")
+    left = _dead(client, recorder, until, f"/left-{s}", 1, label=f"left-{s}")
 
     retried = api.post("/v2/dlq/retry", params={"label": f"again-{s}", "url": f"{recorder.url}/again-{s}"}).json()
     assert len(retried["responses"]) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any, Callable
 
 import httpx
 import pytest
@@ -99,7 +100,8 @@ def test_never_more_than_rate_starts_in_any_period(client: QStash, recorder: Rec
     assert times[-1] - times[0] >= 1.95
 
 
-def test_parallelism_and_rate_together(client: QStash, api: httpx.Client, recorder: Recorder) -> None:
+def test_parallelism_and_rate_together(client: QStash, api: httpx.Client, recorder: Recorder,
+                                       until: Callable[..., Any]) -> None:
     busy, key = 0.5, _key()
     recorder.respond("/both", delay=busy)
     for i in range(5):
@@ -107,10 +109,8 @@ def test_parallelism_and_rate_together(client: QStash, api: httpx.Client, record
                                flow_control=FlowControl(key=key, parallelism=1, rate=3, period=10))
     deliveries = recorder.wait_for(3, path="/both", timeout=10)
     assert _most_in_flight(deliveries, busy) == 1
-    deadline = time.monotonic() + 5
-    while (info := client.flow_control.get(key)).parallelism_count:  # the third one finishing
-        assert time.monotonic() < deadline, "the third delivery never finished"
-        time.sleep(0.05)
+    info = until(lambda: (i := client.flow_control.get(key)).parallelism_count == 0 and i,
+                 "the third delivery never finished")
     assert (info.parallelism_max, info.rate_max, info.rate_period) == (1, 3, 10)
     assert info.rate_count == 3 and info.wait_list_size == 2  # the rate holds the other two
     assert len(recorder.received("/both")) == 3
@@ -167,16 +167,15 @@ def test_pin_overrides_incoming_settings_until_unpinned(client: QStash, api: htt
     assert api.delete("/v2/messages", params={"flowControlKey": key}).json() == {"cancelled": 3}
 
 
-def test_reset_rate_lets_a_waiting_message_start_now(client: QStash, recorder: Recorder) -> None:
+def test_reset_rate_lets_a_waiting_message_start_now(client: QStash, recorder: Recorder,
+                                                      until: Callable[..., Any]) -> None:
     key = _key()
     for i in range(2):
         client.message.publish(url=f"{recorder.url}/reset", body=str(i),
                                flow_control=FlowControl(key=key, rate=1, period="1h"))
     recorder.wait_for(1, path="/reset")
-    deadline = time.monotonic() + 5
-    while (info := client.flow_control.get(key)).wait_list_size != 1:
-        assert time.monotonic() < deadline, "the second message never waited"
-        time.sleep(0.05)
+    info = until(lambda: (i := client.flow_control.get(key)).wait_list_size == 1 and i,
+                 "the second message never waited")
     assert info.rate_count == 1 and len(recorder.received("/reset")) == 1
     client.flow_control.reset_rate(key)
     recorder.wait_for(2, path="/reset")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import time
+from typing import Any, Callable
 
 import httpx
 import pytest
@@ -65,15 +65,13 @@ def test_an_unknown_redaction_is_a_400(api: httpx.Client, value: str) -> None:
 
 
 def test_the_dlq_hides_them_and_a_dlq_retry_delivers_the_originals(
-        client: QStash, api: httpx.Client, recorder: Recorder) -> None:
+        client: QStash, api: httpx.Client, recorder: Recorder, until: Callable[..., Any]) -> None:
     recorder.respond("/fails-once", status=500, times=1)
     message_id = client.message.publish(url=f"{recorder.url}/fails-once", body="private", retries=0,
                                         headers={"X-Token": "t0k"},
                                         redact={"body": True, "header": ["X-Token"]}).message_id
-    deadline = time.monotonic() + 5
-    while not (entries := [m for m in api.get("/v2/dlq").json()["messages"] if m["messageId"] == message_id]):
-        assert time.monotonic() < deadline, "the message did not reach the DLQ"
-        time.sleep(0.05)
+    entries = until(lambda: [m for m in api.get("/v2/dlq").json()["messages"] if m["messageId"] == message_id],
+                    "the message did not reach the DLQ")
     assert (entries[0]["body"], entries[0]["header"]["X-Token"]) == (_hidden("private"), [_hidden("t0k")])
 
     retried = api.post(f"/v2/dlq/retry/{entries[0]['dlqId']}").json()["messageId"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import httpx
 import pytest
@@ -14,29 +15,26 @@ from qstash_dev.config import DEFAULT_RETENTION_SECONDS, load_config
 from tests.support.qstash_server import QStashDevProcess
 from tests.support.recorder import Recorder
 
+Until = Callable[..., Any]
 
-def _wait_for_state(api: httpx.Client, message_id: str, state: str, timeout: float = 5.0) -> dict:
-    """GET the message until it shows `state` (its outcome commits just after the response)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        response = api.get(f"/v2/messages/{message_id}")
-        if response.status_code == 200 and response.json()["state"] == state:
-            return response.json()
-        assert time.monotonic() < deadline, f"{message_id} never reached {state}: {response.text}"
-        time.sleep(0.02)
+
+def _reached(api: httpx.Client, message_id: str, state: str) -> dict | None:
+    """The message, once GET shows it in `state` (an outcome commits just after the response)."""
+    response = api.get(f"/v2/messages/{message_id}")
+    return response.json() if response.status_code == 200 and response.json()["state"] == state else None
 
 
 def test_a_delivered_message_is_readable_right_after_delivery(
-        client: QStash, api: httpx.Client, recorder: Recorder) -> None:
+        client: QStash, api: httpx.Client, recorder: Recorder, until: Until) -> None:
     message_id = client.message.publish(url=f"{recorder.url}/fast", body="b", label="kept").message_id
     recorder.wait_for(1, path="/fast")
-    message = _wait_for_state(api, message_id, "DELIVERED")
+    message = until(lambda: _reached(api, message_id, "DELIVERED"), "the delivery was not recorded")
     assert (message["url"], message["body"], message["label"]) == (f"{recorder.url}/fast", "b", "kept")
     assert client.message.get(message_id).message_id == message_id  # the SDK parses it too
 
 
 def test_failed_cancelled_and_retrying_messages_show_their_state(
-        client: QStash, api: httpx.Client, recorder: Recorder) -> None:
+        client: QStash, api: httpx.Client, recorder: Recorder, until: Until) -> None:
     recorder.respond("/dies", status=500)
     failed = client.message.publish(url=f"{recorder.url}/dies", body="x", retries=0).message_id
     retrying = client.message.publish(url=f"{recorder.url}/dies", body="x", retries=1, retry_delay="3600000").message_id
@@ -44,34 +42,30 @@ def test_failed_cancelled_and_retrying_messages_show_their_state(
     assert api.get(f"/v2/messages/{waiting}").json()["state"] == "CREATED"
     client.message.cancel(waiting)
 
-    _wait_for_state(api, failed, "FAILED")
-    _wait_for_state(api, retrying, "RETRY")
+    until(lambda: _reached(api, failed, "FAILED"), "the failure was not recorded")
+    until(lambda: _reached(api, retrying, "RETRY"), "the retry was not scheduled")
     assert api.get(f"/v2/messages/{waiting}").json()["state"] == "CANCELED"
     client.message.cancel(retrying)
 
 
-def test_after_the_window_a_finished_message_and_its_log_are_gone(tmp_path: Path, recorder: Recorder) -> None:
+def test_after_the_window_a_finished_message_and_its_log_are_gone(
+        tmp_path: Path, recorder: Recorder, until: Until) -> None:
     retention = 1.0
-    with QStashDevProcess(tmp_path / "q.db", retention=retention) as server:
-        api = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.token}"})
+    with QStashDevProcess(tmp_path / "q.db", retention=retention) as server, \
+            httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}) as api:
         published = api.post(f"/v2/publish/{recorder.url}/short", content=b"x").json()["messageId"]
         [delivery] = recorder.wait_for(1, path="/short")
-        _wait_for_state(api, published, "DELIVERED")
+        until(lambda: _reached(api, published, "DELIVERED"), "the delivery was not recorded")
 
-        deadline = time.monotonic() + 10
-        while api.get(f"/v2/messages/{published}").status_code != 404:
-            assert time.monotonic() < deadline, "the message outlived its retention window"
-            time.sleep(0.05)
+        until(lambda: api.get(f"/v2/messages/{published}").status_code == 404,
+              "the message outlived its retention window", timeout=10)
         assert time.time() >= delivery.time + retention  # not dropped before the window ended
         assert "kept for 1 s" in api.get(f"/v2/messages/{published}").json()["error"]
-
-        while api.get("/v2/logs", params={"messageId": published}).json()["logs"]:
-            assert time.monotonic() < deadline, "its log entries were never pruned"
-            time.sleep(0.05)
+        until(lambda: not api.get("/v2/logs", params={"messageId": published}).json()["logs"],
+              "its log entries were never pruned", timeout=10)
         with sqlite3.connect(server.db_path) as conn:
             assert conn.execute("SELECT COUNT(*) FROM messages WHERE id = ?", (published,)).fetchone()[0] == 0
         conn.close()
-        api.close()
 
 
 def test_retention_comes_from_the_flag_else_the_environment_else_three_days(tmp_path: Path) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import time
 import uuid
+from typing import Any, Callable
 
 import httpx
 from qstash import QStash
@@ -40,16 +40,14 @@ def test_label_filters_match_a_message_by_any_of_its_labels(client: QStash, api:
     assert api.delete("/v2/messages", params={"label": f"c-{s}"}).json() == {"cancelled": 2}
 
 
-def test_dlq_entries_carry_all_labels(client: QStash, api: httpx.Client, recorder: Recorder) -> None:
+def test_dlq_entries_carry_all_labels(client: QStash, api: httpx.Client, recorder: Recorder,
+                                      until: Callable[..., Any]) -> None:
     s = _stamp()
     recorder.respond(f"/dead-{s}", status=500)
     message_id = client.message.publish(url=f"{recorder.url}/dead-{s}", body="x", retries=0,
                                         label=f"one-{s},two-{s}").message_id
-    deadline = time.monotonic() + 5
-    while not (entries := api.get("/v2/dlq", params={"label": f"two-{s}"}).json()["messages"]):
-        assert time.monotonic() < deadline, "the message did not reach the DLQ"
-        time.sleep(0.05)
-    [entry] = entries
+    [entry] = until(lambda: api.get("/v2/dlq", params={"label": f"two-{s}"}).json()["messages"],
+                    "the message did not reach the DLQ")
     assert entry["messageId"] == message_id
     assert (entry["label"], entry["labels"]) == (f"one-{s}", [f"one-{s}", f"two-{s}"])
 

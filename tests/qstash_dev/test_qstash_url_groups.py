@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from typing import Callable
+from typing import Any, Callable
 
 import httpx
 import pytest
@@ -85,7 +84,8 @@ def test_publishing_to_a_group_makes_a_message_per_endpoint(
 
 
 def test_each_endpoint_retries_and_fails_on_its_own(client: QStash, api: httpx.Client, recorder: Recorder,
-                                                    callback_json: Callable[[RecordedRequest], dict]) -> None:
+                                                    callback_json: Callable[[RecordedRequest], dict],
+                                                    until: Callable[..., Any]) -> None:
     recorder.respond("/flaky", status=500, times=1)
     recorder.respond("/dead", status=500)
     name = _group(client, recorder, "/flaky", "/dead")
@@ -95,10 +95,8 @@ def test_each_endpoint_retries_and_fails_on_its_own(client: QStash, api: httpx.C
 
     [failure] = recorder.wait_for(1, path="/failed")
     assert callback_json(failure)["sourceMessageId"] == dead.message_id
-    deadline = time.monotonic() + 5
-    while not (entries := client.dlq.list(filter={"url_group": name}).messages):
-        assert time.monotonic() < deadline, "the failed endpoint's message did not reach the DLQ"
-        time.sleep(0.05)
+    entries = until(lambda: client.dlq.list(filter={"url_group": name}).messages,
+                    "the failed endpoint's message did not reach the DLQ")
     assert [(e.message_id, e.url_group, e.endpoint) for e in entries] == [(dead.message_id, name, "dead")]
 
     retried = api.post(f"/v2/dlq/retry/{entries[0].dlq_id}", headers={"Upstash-Retries": "0"}).json()["messageId"]
