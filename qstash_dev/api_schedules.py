@@ -19,10 +19,14 @@ __all__ = ["create_schedule", "list_schedules", "get_schedule", "delete_schedule
 
 def _schedule_json(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
     """A schedule with the states of its last tick's messages (one per endpoint of a URL group)."""
-    last = conn.execute("SELECT id, state FROM messages WHERE schedule_id = ? AND kind = 'message'"
-                        " AND (id = ? OR created_at = ?)",
-                        (row["id"], row["last_message_id"], int((row["last_fire_at"] or 0) * 1000))).fetchall()
-    return schedule_json(row, {m["id"]: m["state"] for m in last})
+    if not row["last_message_id"]:
+        return schedule_json(row, {})
+    # A tick's messages share its creation time; the first one is never pruned while it is the last.
+    tick = conn.execute("SELECT id, state FROM messages INDEXED BY messages_by_schedule WHERE schedule_id = ?"
+                        " AND created_at = ? AND kind = 'message'",
+                        (row["id"], int(row["last_fire_at"] * 1000))).fetchall()
+    first = conn.execute("SELECT id, state FROM messages WHERE id = ?", (row["last_message_id"],)).fetchall()
+    return schedule_json(row, {m["id"]: m["state"] for m in first + tick})
 
 
 def create_schedule(ctx: Context, req: Request, dest: str) -> Reply:

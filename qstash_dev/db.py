@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE INDEX IF NOT EXISTS messages_due ON messages(state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS messages_by_queue ON messages(queue, state, retried, seq);
 CREATE INDEX IF NOT EXISTS messages_finished ON messages(finished_at);
+CREATE INDEX IF NOT EXISTS messages_by_schedule ON messages(schedule_id, created_at);
 
 CREATE TABLE IF NOT EXISTS dedup (
     key TEXT PRIMARY KEY,
