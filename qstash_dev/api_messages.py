@@ -3,34 +3,36 @@
 from __future__ import annotations
 
 import json
-import re
+import sqlite3
 import time
 from typing import Any
 from urllib.parse import unquote
 
-from . import messages
-from .options import MessageOptions, OptionError, normalize_destination, parse_options
+from . import filters, messages, topics
+from .filters import count_of, params_of
+from .options import NAME, MessageOptions, OptionError, normalize_destination, parse_options
 from .views import message_json
 from .web import ApiError, Context, Reply, Request
 
 __all__ = ["destination", "publish", "enqueue", "batch", "get_message", "cancel_message",
            "cancel_messages", "check_name"]
 
-_NAME = re.compile(r"[A-Za-z0-9_.:\-]{1,200}")
-
-
 def check_name(raw: str, what: str) -> str:
     """A queue name or schedule id from a path or header, validated."""
     name = unquote(raw)
-    if not _NAME.fullmatch(name):
+    if not NAME.fullmatch(name):
         raise ApiError(400, f"{what} {name!r} is invalid: use 1-200 letters, digits, '_', '-', '.' or ':'")
     return name
 
 
 def destination(raw: str, req: Request) -> str:
-    """The destination URL from the path, with the request's query string put back."""
+    """The destination from the path: a URL with the request's query string put back, or a group name."""
     dest = normalize_destination(raw)
-    return f"{dest}?{req.raw_query}" if req.raw_query else dest
+    if not req.raw_query:
+        return dest
+    if "://" not in dest:
+        raise ApiError(400, f"destination: a URL group name ({dest!r}) takes no query string")
+    return f"{dest}?{req.raw_query}"
 
 
 def _options(req: Request, url: str, headers: list[tuple[str, str]], queue: str | None = None) -> MessageOptions:
@@ -41,19 +43,31 @@ def _options(req: Request, url: str, headers: list[tuple[str, str]], queue: str 
         raise ApiError(400, str(exc)) from None
 
 
+def _publish(ctx: Context, conn: sqlite3.Connection, opts: MessageOptions, body: bytes, caller_ip: str,
+             now: float) -> tuple[Any, bool]:
+    """Store one publish; its reply item (a list for a URL group) and whether it was all duplicates."""
+    try:
+        results = messages.publish_all(conn, opts, body, now=now, dedup_window=ctx.config.dedup_window,
+                                       caller_ip=caller_ip)
+    except topics.UnknownGroup as exc:
+        raise ApiError(400, f"destination: {exc}; create it with POST /v2/topics/{exc.name}/endpoints") from None
+    items = [{"messageId": message_id, **({"url": url} if opts.topic else {}),
+              **({"deduplicated": True} if duplicate else {})} for message_id, url, duplicate in results]
+    return (items if opts.topic else items[0]), all(duplicate for _, _, duplicate in results)
+
+
 def _accepted(ctx: Context, req: Request, opts: MessageOptions) -> Reply:
-    """Commit one message (or find its duplicate), then wake the engine."""
+    """Commit one publish (or find its duplicate), then wake the engine."""
     with ctx.db.write() as conn:
-        message_id, duplicate = messages.publish(conn, opts, req.body, now=time.time(),
-                                                 dedup_window=ctx.config.dedup_window, caller_ip=req.client_ip)
+        item, duplicate = _publish(ctx, conn, opts, req.body, req.client_ip, time.time())
     if duplicate:
-        return Reply(202, {"messageId": message_id, "deduplicated": True})
+        return Reply(202, item)
     ctx.engine.wake()
-    return Reply(201, {"messageId": message_id})
+    return Reply(201, item)
 
 
 def publish(ctx: Context, req: Request, dest: str) -> Reply:
-    """POST /v2/publish/{destination}."""
+    """POST /v2/publish/{destination}: to a URL, or to each endpoint of a URL group."""
     return _accepted(ctx, req, _options(req, destination(dest, req), req.headers))
 
 
@@ -82,29 +96,31 @@ def _batch_item(req: Request, item: Any, index: int) -> tuple[MessageOptions, by
 
 
 def batch(ctx: Context, req: Request) -> Reply:
-    """POST /v2/batch: all messages are validated, then committed together."""
+    """POST /v2/batch: all messages are validated, then committed together (a group item is a list)."""
     items = req.json()
     if not isinstance(items, list) or not items:
         raise ApiError(400, "batch body must be a non-empty JSON array of messages")
     parsed = [_batch_item(req, item, i) for i, item in enumerate(items)]
-    results = []
     with ctx.db.write() as conn:
         now = time.time()
-        for opts, body in parsed:
-            message_id, duplicate = messages.publish(conn, opts, body, now=now, dedup_window=ctx.config.dedup_window,
-                                                     caller_ip=req.client_ip)
-            results.append({"messageId": message_id, "deduplicated": True} if duplicate else {"messageId": message_id})
+        results = []
+        for index, (opts, body) in enumerate(parsed):
+            try:
+                results.append(_publish(ctx, conn, opts, body, req.client_ip, now)[0])
+            except ApiError as exc:  # rolls the whole batch back
+                raise ApiError(exc.status, f"batch[{index}]: {exc.message}") from None
     ctx.engine.wake()
     return Reply(200, results)
 
 
 def get_message(ctx: Context, req: Request, message_id: str) -> Reply:
-    """GET /v2/messages/{id}: a message not yet delivered, failed or cancelled."""
+    """GET /v2/messages/{id}: a pending message, or a finished one within the retention window."""
+    retention = ctx.config.retention
     with ctx.db.read() as conn:
-        row = conn.execute("SELECT * FROM messages WHERE id = ? AND state IN ('pending', 'active')",
-                           (message_id,)).fetchone()
+        row = conn.execute("SELECT * FROM messages WHERE id = ? AND (finished_at IS NULL OR finished_at >= ?)",
+                           (message_id, time.time() - retention)).fetchone()
     if row is None:
-        raise ApiError(404, f"message {message_id} not found (it may be delivered, failed or cancelled)")
+        raise ApiError(404, f"message {message_id} not found (finished messages are kept for {retention:g} s)")
     return Reply(200, message_json(row))
 
 
@@ -117,37 +133,11 @@ def cancel_message(ctx: Context, req: Request, message_id: str) -> Reply:
     return Reply(200, {"cancelled": count})  # the JS SDK parses this reply; the Python SDK ignores it
 
 
-_CANCEL_FILTERS = {"queueName": "queue", "url": "url", "scheduleId": "schedule_id", "label": "label",
-                   "callerIp": "caller_ip"}
-
-
-def _cancel_spec(req: Request) -> dict[str, Any]:
-    """What to cancel: the Python SDK sends a JSON body, the JS SDK query parameters."""
-    spec = req.json(default={})
-    if not isinstance(spec, dict):
-        raise ApiError(400, "expected a JSON object like {\"messageIds\": [...]}")
-    if "messageIds" in req.query:
-        spec.setdefault("messageIds", req.query["messageIds"])
-    for key in _CANCEL_FILTERS:
-        if req.arg(key) is not None:
-            spec.setdefault(key, req.arg(key))
-    return spec
-
-
 def cancel_messages(ctx: Context, req: Request) -> Reply:
-    """DELETE /v2/messages: by `messageIds`, by filters, or all when neither is given."""
-    spec = _cancel_spec(req)
-    clauses, params = ["1 = 1"], []
-    ids = spec.get("messageIds")
-    if ids is not None:
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise ApiError(400, "messageIds must be an array of strings")
-        clauses.append(f"id IN ({', '.join('?' * len(ids))})" if ids else "0 = 1")
-        params += ids
-    for key, column in _CANCEL_FILTERS.items():
-        if isinstance(spec.get(key), str):
-            clauses.append(f"{column} = ?")
-            params.append(spec[key])
+    """DELETE /v2/messages: by `messageIds` and/or filters (query or JSON body), at most `count`; all if none."""
+    params = params_of(req, body=True)
+    clauses, args = filters.CANCEL.where(params)
+    limit = count_of(params, default=None, maximum=500, clamp=False)
     with ctx.db.write() as conn:
-        count = messages.cancel(conn, time.time(), " AND ".join(clauses), tuple(params))
+        count = messages.cancel(conn, time.time(), " AND ".join(clauses), args, limit)
     return Reply(200, {"cancelled": count})

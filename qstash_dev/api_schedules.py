@@ -18,9 +18,15 @@ __all__ = ["create_schedule", "list_schedules", "get_schedule", "delete_schedule
 
 
 def _schedule_json(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
-    """A schedule with the state of its last tick."""
-    last = conn.execute("SELECT state FROM messages WHERE id = ?", (row["last_message_id"],)).fetchone()
-    return schedule_json(row, last["state"] if last else None)
+    """A schedule with the states of its last tick's messages (one per endpoint of a URL group)."""
+    if not row["last_message_id"]:
+        return schedule_json(row, {})
+    # A tick's messages share its creation time; the first one is never pruned while it is the last.
+    tick = conn.execute("SELECT id, state FROM messages INDEXED BY messages_by_schedule WHERE schedule_id = ?"
+                        " AND created_at = ? AND kind = 'message'",
+                        (row["id"], int(row["last_fire_at"] * 1000))).fetchall()
+    first = conn.execute("SELECT id, state FROM messages WHERE id = ?", (row["last_message_id"],)).fetchall()
+    return schedule_json(row, {m["id"]: m["state"] for m in first + tick})
 
 
 def create_schedule(ctx: Context, req: Request, dest: str) -> Reply:
@@ -93,11 +99,11 @@ def fire_schedule(ctx: Context, req: Request, schedule_id: str) -> Reply:
     """POST /_dev/schedules/{id}/fire: publish one tick now; the regular ticks are unchanged."""
     try:
         with ctx.db.write() as conn:
-            message_id = schedules.tick(conn, _schedule_row(conn, schedule_id), time.time(), advance=False)
-    except ValueError as exc:
+            message_ids = schedules.tick(conn, _schedule_row(conn, schedule_id), time.time(), advance=False)
+    except (ValueError, LookupError) as exc:
         raise ApiError(409, f"schedule {schedule_id} cannot fire: {exc}") from None
     ctx.engine.wake()
-    return Reply(200, {"messageId": message_id})
+    return Reply(200, {"messageId": message_ids[0], "messageIds": message_ids})
 
 
 def _lag(conn: sqlite3.Connection, name: str) -> int:

@@ -20,6 +20,8 @@ DEV_NEXT_SIGNING_KEY = "sig_5ZB6DVzB1wjE8S6rZ7eenA8Pdnhs"
 DEFAULT_DB = "instance/qstash_dev.db"
 DEFAULT_TIMEOUT_SECONDS = 300.0  # per attempt; matches Stepwise's STEP_TIMEOUT_SECONDS default
 DEFAULT_WORKERS = 32
+DEFAULT_RETENTION_SECONDS = 3 * 86400.0  # finished messages (readable by id) and log entries
+RETENTION_ENV = "QSTASH_DEV_RETENTION"
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class Config:
     next_signing_key: str = DEV_NEXT_SIGNING_KEY
     workers: int = DEFAULT_WORKERS
     default_timeout: float = DEFAULT_TIMEOUT_SECONDS
+    retention: float = DEFAULT_RETENTION_SECONDS
 
 
 def _non_negative(text: str) -> float:
@@ -43,6 +46,17 @@ def _non_negative(text: str) -> float:
     value = float(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
+def _positive(text: str) -> float:
+    """argparse type: a number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not positive")
     return value
 
 
@@ -63,6 +77,9 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"deliveries in flight at most ({DEFAULT_WORKERS})")
     parser.add_argument("--default-timeout", type=_non_negative, default=DEFAULT_TIMEOUT_SECONDS,
                         help="per-attempt timeout in seconds when Upstash-Timeout is absent (300)")
+    parser.add_argument("--retention", type=_positive, default=None,
+                        help=f"seconds finished messages stay readable, with their log entries "
+                             f"(${RETENTION_ENV}, else {DEFAULT_RETENTION_SECONDS:g})")
     return parser
 
 
@@ -81,6 +98,13 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
         """An empty value counts as unset, so `QSTASH_TOKEN=` falls back to the dev default."""
         return env.get(name) or file_values.get(name) or default
 
+    retention = args.retention
+    if retention is None:
+        try:
+            retention = _positive(setting(RETENTION_ENV, str(DEFAULT_RETENTION_SECONDS)))
+        except argparse.ArgumentTypeError as exc:
+            parser.error(f"{RETENTION_ENV}: {exc} (seconds, e.g. 3600)")
+
     return Config(
         host=args.host,
         port=args.port,
@@ -92,4 +116,5 @@ def load_config(argv: Sequence[str] | None = None, environ: Mapping[str, str] | 
         next_signing_key=setting("QSTASH_NEXT_SIGNING_KEY", DEV_NEXT_SIGNING_KEY),
         workers=max(1, args.workers),
         default_timeout=args.default_timeout or DEFAULT_TIMEOUT_SECONDS,
+        retention=retention,
     )

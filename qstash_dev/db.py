@@ -13,6 +13,7 @@ import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import SplitResult, urlsplit
 
 __all__ = ["Database"]
 
@@ -36,7 +37,7 @@ CREATE TABLE IF NOT EXISTS messages (
     failure_callback_config TEXT NOT NULL DEFAULT '[]',
     queue TEXT,
     schedule_id TEXT,
-    label TEXT,
+    label TEXT,                                -- comma-separated labels, as Upstash-Label gives them
     caller_ip TEXT,
     created_at INTEGER NOT NULL,               -- unix ms
     not_before INTEGER NOT NULL,               -- unix ms of the first attempt
@@ -48,11 +49,19 @@ CREATE TABLE IF NOT EXISTS messages (
     last_headers TEXT,
     last_body BLOB,
     last_error TEXT,
-    finished_at REAL
+    finished_at REAL,
+    topic_name TEXT,                           -- the URL group it was published to
+    endpoint_name TEXT,                        -- and the name of its endpoint there
+    flow_key TEXT,                             -- its flow-control key, and the limits it came with
+    flow_parallelism INTEGER,
+    flow_rate INTEGER,
+    flow_period INTEGER,
+    redact TEXT                                -- Upstash-Redact-Fields, normalized
 );
 CREATE INDEX IF NOT EXISTS messages_due ON messages(state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS messages_by_queue ON messages(queue, state, retried, seq);
 CREATE INDEX IF NOT EXISTS messages_finished ON messages(finished_at);
+CREATE INDEX IF NOT EXISTS messages_by_schedule ON messages(schedule_id, created_at);
 
 CREATE TABLE IF NOT EXISTS dedup (
     key TEXT PRIMARY KEY,
@@ -96,6 +105,37 @@ CREATE TABLE IF NOT EXISTS schedules (
     last_message_id TEXT
 );
 
+CREATE TABLE IF NOT EXISTS topics (             -- URL groups
+    name TEXT PRIMARY KEY,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS endpoints (
+    topic TEXT NOT NULL,
+    url TEXT NOT NULL,
+    name TEXT,
+    PRIMARY KEY (topic, url)
+);
+
+CREATE TABLE IF NOT EXISTS flow_keys (
+    key TEXT PRIMARY KEY,
+    parallelism INTEGER,                       -- NULL: no limit
+    rate INTEGER,                              -- NULL: no limit
+    period INTEGER NOT NULL DEFAULT 1,         -- seconds
+    paused INTEGER NOT NULL DEFAULT 0,
+    pinned_parallelism INTEGER NOT NULL DEFAULT 0,
+    pinned_rate INTEGER NOT NULL DEFAULT 0,
+    rate_reset_at REAL NOT NULL DEFAULT 0,     -- starts before this do not count
+    updated_at REAL NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS flow_starts (       -- attempt starts, for sliding rate windows
+    key TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS flow_starts_by_key ON flow_starts(key, at);
+
 CREATE TABLE IF NOT EXISTS queues (
     name TEXT PRIMARY KEY,
     parallelism INTEGER NOT NULL DEFAULT 1,
@@ -104,6 +144,65 @@ CREATE TABLE IF NOT EXISTS queues (
     updated_at INTEGER NOT NULL
 );
 """
+
+
+# Columns added after the first release: (table, column, declaration). A database file
+# made by an older qstash_dev gets them on start; CREATE TABLE above has them already.
+ADDED_COLUMNS = [
+    ("messages", "topic_name", "TEXT"),
+    ("messages", "flow_key", "TEXT"),
+    ("messages", "endpoint_name", "TEXT"),
+    ("messages", "flow_parallelism", "INTEGER"),
+    ("messages", "flow_rate", "INTEGER"),
+    ("messages", "flow_period", "INTEGER"),
+    ("messages", "redact", "TEXT"),
+]
+
+# Indexes over added columns, created once those columns exist.
+LATE_INDEXES = """
+CREATE INDEX IF NOT EXISTS messages_by_flow ON messages(flow_key, state, next_attempt_at);
+"""
+
+
+def _split(url: str | None) -> SplitResult | None:
+    """urlsplit that never raises (a stored URL was validated, but be safe in SQL)."""
+    try:
+        return urlsplit(url or "")
+    except ValueError:
+        return None
+
+
+def url_host(url: str | None) -> str | None:
+    """SQL function: the destination's host name, lower case, without the port."""
+    parts = _split(url)
+    return parts.hostname if parts else None
+
+
+def url_hostport(url: str | None) -> str | None:
+    """SQL function: host:port when the URL names a port, else the host."""
+    parts = _split(url)
+    if not parts or not parts.hostname:
+        return None
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.hostname}:{port}" if port else parts.hostname
+
+
+def url_path(url: str | None) -> str | None:
+    """SQL function: the destination's path without the query ('/' when empty)."""
+    parts = _split(url)
+    return (parts.path or "/") if parts else None
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Add the columns and indexes a database file from an older version lacks."""
+    for table, column, declaration in ADDED_COLUMNS:
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in present:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    conn.executescript(LATE_INDEXES)
 
 
 class Database:
@@ -116,12 +215,17 @@ class Database:
         self._pool: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         with self._connection() as conn:
             conn.executescript(SCHEMA)
+            _migrate(conn)
 
     def _connect(self) -> sqlite3.Connection:
         """A new connection in autocommit mode; transactions are begun explicitly."""
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                timeout=BUSY_TIMEOUT_MS / 1000)
         conn.row_factory = sqlite3.Row
+        # Filters by host and path (bulk cancel, logs) are SQL over the stored URL.
+        conn.create_function("url_host", 1, url_host, deterministic=True)
+        conn.create_function("url_hostport", 1, url_hostport, deterministic=True)
+        conn.create_function("url_path", 1, url_path, deterministic=True)
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")

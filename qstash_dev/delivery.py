@@ -15,20 +15,16 @@ from .callbacks import followups
 from .config import Config
 from .db import Database
 from .messages import Attempt, Outcome, Response
+from .options import canonical_header
 from .retry_delay import MAX_DELAY_SECONDS, default_backoff, evaluate_ms
 from .signing import sign
 from .transport import Transport, TransportError
 
-__all__ = ["Deliverer", "decide", "retry_delay_seconds", "canonical_header"]
+__all__ = ["Deliverer", "decide", "retry_delay_seconds"]
 
 log = logging.getLogger("qstash_dev")
 
 MAX_RECORDED_BODY = 1024 * 1024  # bytes of a response kept for the DLQ and callbacks
-
-
-def canonical_header(name: str) -> str:
-    """`x-reason` -> `X-Reason`, as Go's http.Header (and so Upstash) spells response headers."""
-    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
 
 
 def _retry_after(response: Response) -> float | None:

@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 
-from . import messages, schedules
+from . import claims, flow, messages, schedules
 from .config import Config
 from .db import Database
 from .delivery import Deliverer
@@ -25,8 +25,7 @@ __all__ = ["Engine"]
 log = logging.getLogger("qstash_dev")
 
 MAX_IDLE_SECONDS = 60.0  # a safety net only; every change wakes the scheduler at once
-PRUNE_EVERY_SECONDS = 3600.0
-RETENTION_SECONDS = 3 * 86400.0  # finished messages and their events
+PRUNE_EVERY_SECONDS = 3600.0  # at most; a short --retention prunes more often
 STOP_GRACE_SECONDS = 2.0
 
 
@@ -44,6 +43,7 @@ class Engine:
         self._tasks: queue.SimpleQueue[Attempt | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._last_prune = 0.0
+        self._prune_every = min(PRUNE_EVERY_SECONDS, max(0.5, config.retention / 2))
 
     def start(self) -> None:
         """Recover in-flight attempts from a previous run, then start the threads."""
@@ -97,16 +97,18 @@ class Engine:
             free = self._config.workers - self._in_flight
         with self._db.write() as conn:
             schedules.fire_due(conn, now)
-            attempts = messages.claim_due(conn, now, free) if free > 0 else []
-            if now - self._last_prune > PRUNE_EVERY_SECONDS:
-                messages.prune(conn, now, RETENTION_SECONDS)
+            attempts = claims.claim_due(conn, now, free) if free > 0 else []
+            if now - self._last_prune > self._prune_every:
+                messages.prune(conn, now, self._config.retention)
+                flow.prune(conn, now, self._config.retention)
                 self._last_prune = now
         with self._cond:
             self._in_flight += len(attempts)
         for attempt in attempts:
             self._tasks.put(attempt)
         with self._db.read() as conn:
-            due = [t for t in (messages.next_due_time(conn, now), schedules.next_fire_time(conn)) if t]
+            due = [t for t in (claims.next_due_time(conn, now), schedules.next_fire_time(conn),
+                               self._last_prune + self._prune_every) if t]
         wait = min(due, default=now + MAX_IDLE_SECONDS) - time.time()
         return min(MAX_IDLE_SECONDS, max(0.0, wait))
 

@@ -1,4 +1,4 @@
-"""A message's life in SQLite: publish (with dedup), claim, outcome, cancel.
+"""A message's life in SQLite: publish (with dedup), outcome, cancel (claims are in claims.py).
 
 Every function takes a connection inside a write transaction, so callers can put
 several steps (a schedule tick and its publish, an outcome and its callbacks) in
@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
 
-from . import ids
-from .options import MessageOptions, Pairs
+from . import flow, ids, topics
+from .options import FlowControl, MessageOptions, Pairs
 
-__all__ = ["Attempt", "Response", "Outcome", "publish", "insert_message", "claim_due",
-           "next_due_time", "finish", "cancel", "reset_in_flight", "prune", "record_event"]
+__all__ = ["Attempt", "Response", "Outcome", "publish", "publish_all", "targets", "insert_message", "finish",
+           "cancel", "reset_in_flight", "prune", "record_event"]
 
 @dataclass(frozen=True)
 class Attempt:
@@ -76,13 +76,21 @@ def record_event(conn: sqlite3.Connection, message_id: str, state: str, now: flo
 def _dedup_key(opts: MessageOptions, body: bytes) -> str | None:
     """The deduplication key: the given id, or a hash of destination, body and headers."""
     if opts.dedup_id:
-        return "id:" + opts.dedup_id
+        # Each endpoint of a URL group deduplicates on its own.
+        return "id:" + opts.dedup_id + (f"\n{opts.topic}\n{opts.url}" if opts.topic else "")
     if opts.content_dedup:
         digest = hashlib.sha256()
         for part in (opts.url.encode(), body, json.dumps(sorted(opts.headers)).encode()):
             digest.update(len(part).to_bytes(8, "big") + part)
         return "content:" + digest.hexdigest()
     return None
+
+
+def _flow_columns(settings: FlowControl | None) -> tuple[str | None, int | None, int | None, int | None]:
+    """The flow_* columns of a message."""
+    if settings is None:
+        return None, None, None, None
+    return settings.key, settings.parallelism, settings.rate, settings.period
 
 
 def insert_message(conn: sqlite3.Connection, opts: MessageOptions, body: bytes, *, now: float,
@@ -97,13 +105,17 @@ def insert_message(conn: sqlite3.Connection, opts: MessageOptions, body: bytes, 
     conn.execute(
         "INSERT INTO messages (id, kind, url, method, body, headers, max_retries, retry_delay, timeout,"
         " callback, failure_callback, callback_config, failure_callback_config, queue, schedule_id,"
-        " label, caller_ip, created_at, not_before, state, next_attempt_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)",
+        " label, caller_ip, created_at, not_before, state, next_attempt_at, topic_name, endpoint_name,"
+        " flow_key, flow_parallelism, flow_rate, flow_period, redact)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)",
         (message_id, kind, opts.url, opts.method, body, json.dumps(opts.headers), opts.retries,
          opts.retry_delay, opts.timeout, opts.callback, opts.failure_callback,
          json.dumps(opts.callback_config), json.dumps(opts.failure_callback_config), opts.queue,
-         schedule_id, opts.label, caller_ip, int(now * 1000), int(first * 1000), first),
+         schedule_id, opts.label, caller_ip, int(now * 1000), int(first * 1000), first,
+         opts.topic, opts.endpoint_name, *_flow_columns(opts.flow), str(opts.redact) if opts.redact else None),
     )
+    if opts.flow:
+        flow.configure(conn, opts.flow, now)
     record_event(conn, message_id, "CREATED", now, next_delivery=first)
     return message_id
 
@@ -125,53 +137,21 @@ def publish(conn: sqlite3.Connection, opts: MessageOptions, body: bytes, *, now:
     return message_id, False
 
 
-def _claimable(conn: sqlite3.Connection, now: float, limit: int) -> list[sqlite3.Row]:
-    """Due pending messages, honouring each queue's parallelism and pause."""
-    rows = conn.execute(
-        "SELECT * FROM messages WHERE state = 'pending' AND queue IS NULL AND next_attempt_at <= ?"
-        " ORDER BY next_attempt_at, seq LIMIT ?", (now, limit)).fetchall()
-    # The queues table is small; each query below is an index range (queue, state, retried, seq).
-    for queue in conn.execute("SELECT name, parallelism FROM queues WHERE paused = 0").fetchall():
-        if len(rows) >= limit:
-            break
-        name = queue["name"]
-        # A message waiting for its retry keeps its slot: a queue delivers in order.
-        holders = conn.execute(
-            "SELECT (SELECT COUNT(*) FROM messages WHERE queue = ? AND state = 'active')"
-            " + (SELECT COUNT(*) FROM messages WHERE queue = ? AND state = 'pending' AND retried > 0)",
-            (name, name)).fetchone()[0]
-        retrying = conn.execute(
-            "SELECT * FROM messages INDEXED BY messages_by_queue WHERE queue = ? AND state = 'pending' AND retried > 0"
-            " AND next_attempt_at <= ? ORDER BY seq", (name, now)).fetchall()
-        fresh = conn.execute(
-            "SELECT * FROM messages INDEXED BY messages_by_queue WHERE queue = ? AND state = 'pending' AND retried = 0"
-            " AND next_attempt_at <= ? ORDER BY seq LIMIT ?",
-            (name, now, max(0, queue["parallelism"] - holders))).fetchall()
-        rows.extend(retrying + fresh)
-    return rows[:limit]
+def targets(conn: sqlite3.Connection, opts: MessageOptions) -> list[MessageOptions]:
+    """What one publish makes: the message itself, or one per endpoint of its URL group."""
+    if not opts.topic or opts.url:
+        return [opts]
+    return [replace(opts, url=e.url, endpoint_name=e.name) for e in topics.endpoints(conn, opts.topic)]
 
 
-def claim_due(conn: sqlite3.Connection, now: float, limit: int) -> list[Attempt]:
-    """Mark up to `limit` due messages active and return them as attempts."""
-    attempts = []
-    for row in _claimable(conn, now, limit):
-        token = secrets.token_hex(8)
-        conn.execute("UPDATE messages SET state = 'active', attempt_token = ? WHERE id = ?",
-                     (token, row["id"]))
-        record_event(conn, row["id"], "ACTIVE", now)
-        attempts.append(Attempt(
-            id=row["id"], kind=row["kind"], url=row["url"], method=row["method"], body=row["body"],
-            headers=[tuple(pair) for pair in json.loads(row["headers"])],
-            max_retries=row["max_retries"], retry_delay=row["retry_delay"], timeout=row["timeout"],
-            retried=row["retried"], token=token, row=row,
-        ))
-    return attempts
-
-
-def next_due_time(conn: sqlite3.Connection, now: float) -> float | None:
-    """When the next not-yet-due pending message becomes due."""
-    return conn.execute("SELECT MIN(next_attempt_at) FROM messages WHERE state = 'pending'"
-                        " AND next_attempt_at > ?", (now,)).fetchone()[0]
+def publish_all(conn: sqlite3.Connection, opts: MessageOptions, body: bytes, *, now: float, dedup_window: float,
+                caller_ip: str | None = None) -> list[tuple[str, str, bool]]:
+    """Publish to a URL or fan out to a URL group; (id, url, deduplicated) per message."""
+    results = []
+    for target in targets(conn, opts):
+        message_id, duplicate = publish(conn, target, body, now=now, dedup_window=dedup_window, caller_ip=caller_ip)
+        results.append((message_id, target.url, duplicate))
+    return results
 
 
 def finish(conn: sqlite3.Connection, attempt: Attempt, outcome: Outcome, now: float) -> bool:
@@ -210,10 +190,11 @@ def finish(conn: sqlite3.Connection, attempt: Attempt, outcome: Outcome, now: fl
     return True
 
 
-def cancel(conn: sqlite3.Connection, now: float, where: str = "1 = 1", params: tuple = ()) -> int:
-    """Cancel every pending or in-flight message matching `where`; return how many."""
-    rows = conn.execute(f"SELECT id FROM messages WHERE state IN ('pending', 'active') AND ({where})",
-                        params).fetchall()
+def cancel(conn: sqlite3.Connection, now: float, where: str = "1 = 1", params: Sequence[Any] = (),
+           limit: int | None = None) -> int:
+    """Cancel pending or in-flight messages (alias `m`) matching `where`, oldest first; return how many."""
+    rows = conn.execute(f"SELECT id FROM messages m WHERE state IN ('pending', 'active') AND ({where})"
+                        " ORDER BY seq LIMIT ?", (*params, -1 if limit is None else limit)).fetchall()
     for row in rows:
         conn.execute("UPDATE messages SET state = 'canceled', attempt_token = NULL, finished_at = ?"
                      " WHERE id = ?", (now, row["id"]))

@@ -13,9 +13,9 @@ import logging
 import sqlite3
 from datetime import datetime, timezone
 
-from . import ids
+from . import ids, topics
 from .cron import next_fire_times, parse_cron
-from .messages import insert_message
+from .messages import insert_message, targets
 from .options import MessageOptions, OptionError, Pairs, parse_options
 
 __all__ = ["upsert", "tick", "fire_due", "next_fire_time", "set_paused", "next_after", "schedule_options"]
@@ -49,7 +49,12 @@ def upsert(conn: sqlite3.Connection, *, schedule_id: str | None, cron_text: str,
     kept = [(name, value) for name, value in headers
             if name.lower() not in _NOT_PER_TICK
             and (name.lower().startswith("upstash-") or name.lower() == "content-type")]
-    parse_options(destination, kept)  # validate now, not at the first tick
+    opts = parse_options(destination, kept)  # validate now, not at the first tick
+    if opts.topic:
+        try:
+            topics.endpoints(conn, opts.topic)
+        except topics.UnknownGroup as exc:
+            raise OptionError(f"destination: {exc}") from None
     schedule_id = schedule_id or ids.schedule_id()
     conn.execute(
         "INSERT INTO schedules (id, cron, destination, options, body, caller_ip, created_at, next_fire_at)"
@@ -62,16 +67,17 @@ def upsert(conn: sqlite3.Connection, *, schedule_id: str | None, cron_text: str,
     return schedule_id
 
 
-def tick(conn: sqlite3.Connection, row: sqlite3.Row, now: float, *, advance: bool) -> str:
-    """Publish one tick of a schedule; with `advance`, move its next fire time past now."""
+def tick(conn: sqlite3.Connection, row: sqlite3.Row, now: float, *, advance: bool) -> list[str]:
+    """Publish one tick of a schedule (a message per endpoint for a URL group); with `advance`,
+    move its next fire time past now. Returns the new message ids."""
     # Everything that can fail comes before the insert, so a failed tick leaves no message.
     opts = schedule_options(row)
     next_fire = next_after(row["cron"], now) if advance else row["next_fire_at"]
-    message_id = insert_message(conn, opts, row["body"], now=now, schedule_id=row["id"],
-                                caller_ip=row["caller_ip"])
+    message_ids = [insert_message(conn, target, row["body"], now=now, schedule_id=row["id"],
+                                  caller_ip=row["caller_ip"]) for target in targets(conn, opts)]
     conn.execute("UPDATE schedules SET last_fire_at = ?, last_message_id = ?, next_fire_at = ? WHERE id = ?",
-                 (now, message_id, next_fire, row["id"]))
-    return message_id
+                 (now, message_ids[0] if message_ids else None, next_fire, row["id"]))
+    return message_ids
 
 
 def fire_due(conn: sqlite3.Connection, now: float) -> list[str]:
@@ -83,10 +89,10 @@ def fire_due(conn: sqlite3.Connection, now: float) -> list[str]:
                 conn.execute("UPDATE schedules SET next_fire_at = ? WHERE id = ?",
                              (next_after(row["cron"], now), row["id"]))
             else:
-                fired.append(tick(conn, row, now, advance=True))
-        except ValueError:
-            # A cron or option that no longer parses (say, a zone gone from tzdata) must not
-            # stop every other schedule and message: skip this one for an hour.
+                fired += tick(conn, row, now, advance=True)
+        except (ValueError, topics.UnknownGroup):
+            # A cron or option that no longer parses (say, a zone gone from tzdata), or a deleted
+            # URL group, must not stop every other schedule and message: skip this one for an hour.
             log.exception("schedule %s cannot fire; retrying in an hour", row["id"])
             conn.execute("UPDATE schedules SET next_fire_at = ? WHERE id = ?", (now + 3600, row["id"]))
     return fired

@@ -7,7 +7,7 @@ import json
 import sqlite3
 import uuid
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 
 import httpx
 import pytest
@@ -17,6 +17,9 @@ from tests.support.qstash_server import QStashDevProcess
 from tests.support.recorder import RecordedRequest, Recorder
 from tests.support.signing import unverified_claims
 from tests.support.stack_tier import stack_fixture
+from tests.support.waiting import eventually
+
+T = TypeVar("T")
 
 
 @stack_fixture(scope="session")
@@ -105,5 +108,15 @@ def settle(client: QStash, recorder: Recorder) -> Settle:
         marker = f"/settled-{uuid.uuid4().hex[:12]}"
         (sdk or client).message.publish(url=recorder.url + marker, body="settle", **({"delay": delay} if delay else {}))
         recorder.wait_for(1, path=marker, timeout=10)
+
+    return wait
+
+
+@pytest.fixture
+def until() -> Callable[..., object]:
+    """Wait for a positive signal: `until(probe, "what did not happen", timeout=5)` returns the
+    first truthy value of `probe` (tests/support/waiting.py's `eventually`, in this suite's words)."""
+    def wait(probe: Callable[[], T], failure: str, timeout: float = 5.0) -> T:
+        return eventually(probe, timeout=timeout, what=failure)
 
     return wait

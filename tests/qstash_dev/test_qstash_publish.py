@@ -142,18 +142,18 @@ def test_batch_with_an_invalid_message_stores_nothing(api: httpx.Client, recorde
     assert recorder.received("/ok") == [] and recorder.received("/bad") == []
 
 
-def test_get_cancel_and_cancel_many(client: QStash, recorder: Recorder) -> None:
+def test_get_cancel_and_cancel_many(client: QStash, api: httpx.Client, recorder: Recorder) -> None:
     ids = [client.message.publish(url=f"{recorder.url}/c{i}", body=str(i), delay="1h").message_id for i in range(4)]
     client.message.cancel(ids[0])
-    with pytest.raises(QStashError, match="404"):
-        client.message.get(ids[0])
+    assert api.get(f"/v2/messages/{ids[0]}").json()["state"] == "CANCELED"  # readable in the retention window
     with pytest.raises(QStashError, match="404"):
         client.message.cancel(ids[0])
     assert client.message.cancel_many(ids[1:3]) == 2
     assert client.message.get(ids[3]).message_id == ids[3]
     assert client.message.cancel_all() >= 1
+    assert [api.get(f"/v2/messages/{i}").json()["state"] for i in ids] == ["CANCELED"] * 4
     with pytest.raises(QStashError, match="404"):
-        client.message.get(ids[3])
+        client.message.cancel(ids[3])
 
 
 def test_cancelled_message_is_never_delivered(client: QStash, recorder: Recorder,

@@ -32,11 +32,13 @@ class QStashDevProcess:
     """A qstash_dev subprocess on its own port and SQLite file."""
 
     def __init__(self, db_path: str | os.PathLike[str], port: int | None = None, dedup_window: float = 600,
-                 retry_scale: float = 0.01, env: Mapping[str, str] | None = None) -> None:
+                 retry_scale: float = 0.01, env: Mapping[str, str] | None = None,
+                 retention: float | None = None) -> None:
         self.db_path = Path(db_path)
         self.port = port or free_port()
         self.dedup_window = dedup_window
         self.retry_scale = retry_scale
+        self.retention = retention  # None: the server's default (or QSTASH_DEV_RETENTION in `env`)
         extra = dict(env or {})
         self.token = extra.get("QSTASH_TOKEN", DEV_TOKEN)
         self.current_key = extra.get("QSTASH_CURRENT_SIGNING_KEY", DEV_CURRENT_SIGNING_KEY)
@@ -57,6 +59,8 @@ class QStashDevProcess:
         command = [sys.executable, "-m", "qstash_dev", "--host", "127.0.0.1", "--port", str(self.port),
                    "--db", str(self.db_path), "--dedup-window", str(self.dedup_window),
                    "--retry-scale", str(self.retry_scale)]
+        if self.retention is not None:
+            command += ["--retention", str(self.retention)]
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(command, cwd=REPO_ROOT, env=self._env, stdout=log,
                                              stderr=subprocess.STDOUT)
