@@ -59,6 +59,8 @@ class Settings:
     qstash_next_signing_key: str = DEV_NEXT_SIGNING_KEY
     step_retries: int = 3
     step_timeout_seconds: int = 300
+    # Most steps of all runs executing at once (one QStash flow-control key); None: no limit.
+    step_parallelism: int | None = None
     openai_api_key: str | None = None
     openai_base_url: str | None = None
     llm_model: str = DEFAULT_LLM_MODEL
@@ -201,6 +203,7 @@ def load_settings(env: Mapping[str, str], instance: Path = ROOT / "instance") ->
         qstash_next_signing_key=_str(env, "QSTASH_NEXT_SIGNING_KEY", DEV_NEXT_SIGNING_KEY),
         step_retries=_int(env, "STEP_RETRIES", 3),
         step_timeout_seconds=_int(env, "STEP_TIMEOUT_SECONDS", 300, minimum=1),
+        step_parallelism=_int(env, "STEP_PARALLELISM", 0, minimum=1) if _str(env, "STEP_PARALLELISM") else None,
         openai_api_key=_str(env, "OPENAI_API_KEY"),
         openai_base_url=_str(env, "OPENAI_BASE_URL") and _url(env, "OPENAI_BASE_URL", ""),
         llm_model=_str(env, "LLM_MODEL", DEFAULT_LLM_MODEL),

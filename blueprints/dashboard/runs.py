@@ -1,6 +1,8 @@
 """Every run (`/runs`) and a run's page (`/runs/<id>`), which polls itself while the run is active."""
 from __future__ import annotations
 
+from functools import partial
+
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
@@ -14,6 +16,7 @@ from blueprints.dashboard.timeline import (
     step_seconds,
     step_status_word,
     timeline,
+    waiting_turn,
 )
 from blueprints.render import is_htmx, page_or_fragment
 from models import Run, RunStatus, StepStatus
@@ -43,7 +46,9 @@ def _run_context(run: Run) -> dict:
         "run": run, "workflow": run.workflow, "steps": steps, "active": active, "now": now,
         "timeline": timeline(run, steps, now), "run_seconds": run_seconds(run, now),
         "step_seconds": {s.step_index: step_seconds(s, now, active) for s in steps},
-        "step_status_word": step_status_word, "assets": owned.run_assets(run.id),
+        "step_status_word": partial(step_status_word, waiting_turn=waiting_turn(
+            run, steps, bool(services().settings.step_parallelism))),
+        "assets": owned.run_assets(run.id),
         "conversation": owned.run_conversation(run.conversation_id), "linkedin_urls": linkedin,
         **run_actions(run),
     }

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
 
-from models import RUN_FINISHED, Run, RunStep
+from models import RUN_FINISHED, Run, RunStatus, RunStep, StepStatus
 
 AXIS = 1000.0  # viewBox width of a bar's track
 MIN_BAR = 4.0  # a step of a few milliseconds still shows
@@ -22,13 +22,26 @@ def status_word(status: StrEnum | str) -> str:
     return str(getattr(status, "value", status)).replace("_", " ").capitalize()
 
 
-def step_status_word(step: RunStep) -> str:
+def step_status_word(step: RunStep, waiting_turn: int | None = None) -> str:
     """What a step's status reads as on the run page.
 
-    The hook for flow control (a later change): a pending step that waits its turn behind the
-    parallelism limit is to read "Queued" here, and nowhere else needs to know.
+    With STEP_PARALLELISM, the active run's next step may wait in QStash for a free slot:
+    `waiting_turn` is that step's index, and it reads "Queued" (a display word only: its status
+    stays `pending`) rather than looking stuck.
     """
+    if waiting_turn is not None and step.step_index == waiting_turn and step.status == StepStatus.PENDING:
+        return "Queued"
     return status_word(step.status)
+
+
+def waiting_turn(run: Run, steps: list[RunStep], flow_controlled: bool) -> int | None:
+    """The index of the step an active run waits on, when flow control may be holding it back."""
+    if not flow_controlled or run.status not in (RunStatus.PENDING, RunStatus.RUNNING):
+        return None
+    for step in steps:
+        if step.status != StepStatus.COMPLETED:
+            return step.step_index if step.status == StepStatus.PENDING else None
+    return None
 
 
 def duration(seconds: float | None) -> str:

@@ -25,6 +25,7 @@ from workflows.ports import Services
 
 log = logging.getLogger(__name__)
 
+STEP_FLOW_CONTROL_KEY = "stepwise-steps"  # STEP_PARALLELISM's QStash flow-control key
 STEP_PATH = "/api/workflows/step"
 TRIGGER_PATH = "/api/workflows/trigger"
 FAILED_PATH = "/api/workflows/failed"
@@ -111,6 +112,9 @@ def queue_step(services: Services, workflow_id: str, run_id: int, conversation_i
     settings = services.settings
     options = {"retries": settings.step_retries, "failureCallback": FAILED_PATH,
                "timeoutSeconds": settings.step_timeout_seconds, "label": step_label(workflow_id)}
+    if settings.step_parallelism:
+        # One key for every step of every run: no more than this many execute at once.
+        options["flowControl"] = {"key": STEP_FLOW_CONTROL_KEY, "parallelism": settings.step_parallelism}
     return _queue(services, STEP_PATH, body, dedup_id, options, run_id, source_step)
 
 
@@ -131,6 +135,8 @@ def _message(services: Services, destination: str, body: dict[str, Any], dedup_i
         url=services.url(destination), body=body, dedup_id=dedup_id, delay_seconds=delay_seconds,
         retries=options.get("retries"), failure_callback=services.url(callback) if callback else None,
         timeout_seconds=options.get("timeoutSeconds"), label=options.get("label"),
+        flow_control_key=(options.get("flowControl") or {}).get("key"),
+        parallelism=(options.get("flowControl") or {}).get("parallelism"),
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import httpx
 from qstash import QStash, Receiver
+from qstash.message import FlowControl
 from qstash.errors import QStashError, SignatureError
 
 from config import Settings
@@ -35,6 +36,9 @@ class OutgoingMessage:
     failure_callback: str | None = None
     timeout_seconds: int | None = None
     label: str | None = None  # QStash filters its logs and DLQ by it (a workflow's step messages)
+    # QStash flow control: at most `parallelism` messages of this key delivered at once.
+    flow_control_key: str | None = None
+    parallelism: int | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,8 @@ class QStashQueue:
             options["timeout"] = f"{int(message.timeout_seconds)}s"
         if message.label:
             options["label"] = message.label
+        if message.flow_control_key:
+            options["flow_control"] = FlowControl(key=message.flow_control_key, parallelism=message.parallelism)
         response = self._call(
             "publish", self._client.message.publish_json, url=message.url, body=message.body, **options
         )
