@@ -5,6 +5,7 @@ from typing import Any, Mapping
 
 from flask import Flask, jsonify, render_template, request
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from config import ROOT, ConfigError, environment, load_settings
@@ -66,8 +67,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     with app.app_context():
         _configure_sqlite(db.engine)
 
-    from blueprints import api, auth, cli, dashboard, linkedin, qstash
+    from blueprints import api, auth, cli, dashboard, linkedin, qstash, routing
     from workflows.ports import build_services
+
+    routing.install(app)  # before any blueprint adds a rule
 
     app.extensions["stepwise"] = build_services(settings)
     app.register_blueprint(auth.bp)
@@ -116,11 +119,11 @@ def _configure_sqlite(engine: Any) -> None:
 
 
 def _register_hooks(app: Flask) -> None:
-    from blueprints.security import check_csrf
-
     from blueprints import transaction_mode
+    from blueprints.security import check_csrf, refuse_nul
 
     transaction_mode.register(app)  # first: every later hook may read the database
+    app.before_request(refuse_nul)
     app.before_request(check_csrf)
 
     @app.after_request
@@ -155,6 +158,19 @@ def _register_error_handlers(app: Flask) -> None:
         if wants_json():
             return jsonify(error=message), exc.code
         return render_template("error.html", code=exc.code, title=exc.name, message=message), exc.code
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(exc: OperationalError):  # type: ignore[no-untyped-def]
+        # Gone, restarting or locked: a dependency is unavailable, so QStash and clients retry.
+        db.session.rollback()
+        app.logger.warning("database unavailable on %s %s: %s", request.method, request.path,
+                           str(exc.orig)[:200])
+        message = "the database is unavailable; try again shortly"
+        if wants_json():
+            response = jsonify(error=message)
+        else:
+            response = render_template("error.html", code=503, title="Unavailable", message=message)
+        return response, 503, {"Retry-After": "5"}
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]

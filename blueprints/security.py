@@ -9,6 +9,10 @@ from models import User
 from workflows.integrations import accounts
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+# Blueprints whose forms anonymous visitors post (log in, register, reset): CSRF-checked always.
+ANONYMOUS_FORMS = frozenset({"auth"})
 
 # QStash consumers prove themselves with a signature instead of a session.
 SIGNED_ENDPOINTS: set[str] = set()
@@ -40,9 +44,24 @@ def check_csrf() -> None:
         return
     if request.method in SAFE_METHODS or request.endpoint in SIGNED_ENDPOINTS:
         return
+    if request.endpoint is None:  # no such route or method: the answer is 404/405, not "CSRF token missing"
+        return
     if request.blueprint == "api" and bearer_token() is not None:
         return
+    if not current_user.is_authenticated and request.blueprint not in ANONYMOUS_FORMS:
+        # No session to ride on: the view itself answers 401 (or the login page) first. The
+        # account forms stay checked for everybody, so nobody can be logged in as someone else.
+        return
     csrf.protect()
+
+
+def refuse_nul() -> None:
+    """A NUL character in a query parameter or form field is a 400: PostgreSQL cannot store or compare it."""
+    values = list(request.args.values())
+    if request.method not in SAFE_METHODS and request.mimetype in FORM_TYPES:
+        values += list(request.form.values())
+    if any("\x00" in value for value in values):
+        abort(400, description="NUL characters are not allowed in query parameters or form fields")
 
 
 def api_user() -> User:
