@@ -13,6 +13,7 @@ _lock = threading.Lock()
 _counts: Counter[str] = Counter()
 _notes: dict[str, str] = {}
 _printed = False
+_maxima: dict[str, float] = {}
 
 ORDER = ("faults injected", "faults survived", "runs under load", "steps under load",
          "duplicate side effects", "lost messages", "stuck steps", "fuzz cases", "500s seen",
@@ -40,6 +41,13 @@ def terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
     terminalreporter.section("reliability and security figures")
     for line in lines():
         terminalreporter.write_line(line)
+
+
+def slowest(name: str, seconds: float) -> None:
+    """Keep the largest time seen under `name`."""
+    with _lock:
+        _maxima[name] = max(_maxima.get(name, 0.0), seconds)
+        _notes[name] = f"{_maxima[name] * 1000:.0f} ms" if _maxima[name] < 1 else f"{_maxima[name]:.2f} s"
 
 
 def lines() -> list[str]:
