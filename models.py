@@ -221,6 +221,10 @@ class Workflow(db.Model):
     # both change only through conditional UPDATEs, so concurrent ticks cannot both win.
     active_run_id: Mapped[Optional[int]] = mapped_column()
     queued_run_id: Mapped[Optional[int]] = mapped_column()
+    # Set (and committed) before QStash is asked to change this workflow's schedule, cleared in
+    # the commit that records the change: one left set means QStash and the database may
+    # disagree, and the sweep repairs it (docs/architecture.md, *Schedules*).
+    schedule_changing_since: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -50,7 +50,8 @@ def run_step(data: Any) -> Reply:
 @signed
 def trigger_run(data: Any) -> Reply:
     """A schedule tick starts a run."""
-    return consumers.handle_trigger(services(), data, request.headers.get("Upstash-Message-Id"))
+    return consumers.handle_trigger(services(), data, request.headers.get("Upstash-Message-Id"),
+                                    request.headers.get("Upstash-Schedule-Id"))
 
 
 @bp.post("/workflows/failed")
