@@ -120,9 +120,10 @@ def _configure_sqlite(engine: Any) -> None:
 
 def _register_hooks(app: Flask) -> None:
     from blueprints import transaction_mode
-    from blueprints.security import check_csrf, refuse_nul
+    from blueprints.security import check_csrf, refuse_nul, refuse_oversized_stream
 
     transaction_mode.register(app)  # first: every later hook may read the database
+    app.before_request(refuse_oversized_stream)
     app.before_request(refuse_nul)
     app.before_request(check_csrf)
 
@@ -133,6 +134,10 @@ def _register_hooks(app: Flask) -> None:
         response.headers.setdefault("X-Frame-Options", "DENY")
         # Approval links carry a token in the path: never leak it to another site.
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.endpoint != "static":
+            # Pages and API answers hold private data (a new API token, approval inputs): a shared
+            # or back-button cache must never keep them.
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     @app.teardown_request

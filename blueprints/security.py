@@ -1,6 +1,8 @@
 """Request-level security shared by the blueprints: CSRF exemptions and API authentication."""
 from __future__ import annotations
 
+import io
+
 from flask import abort, current_app, g, jsonify, request
 from flask_login import current_user
 
@@ -53,6 +55,22 @@ def check_csrf() -> None:
         # account forms stay checked for everybody, so nobody can be logged in as someone else.
         return
     csrf.protect()
+
+
+def refuse_oversized_stream() -> None:
+    """A body without Content-Length (chunked) over the limit is a 413, not silently truncated.
+
+    Werkzeug enforces MAX_CONTENT_LENGTH up front only when the length is declared; a chunked
+    body it cuts off at the limit without a word, so a 2 MB webhook would arrive as a broken
+    1 MB one. Read at most one byte past the limit and refuse, or hand on what was read.
+    """
+    if request.content_length is not None or not request.environ.get("wsgi.input_terminated"):
+        return
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    data = request.environ["wsgi.input"].read(limit + 1)
+    if len(data) > limit:
+        abort(413)
+    request.environ["wsgi.input"] = io.BytesIO(data)
 
 
 def refuse_nul() -> None:
