@@ -65,7 +65,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     htmx.init_app(app)
     with app.app_context():
-        _configure_sqlite(db.engine)
+        # How long a writer waits for SQLite's lock before giving up (503); tests shorten it.
+        _configure_sqlite(db.engine, int(app.config.get("SQLITE_BUSY_TIMEOUT_MS", 30_000)))
 
     from blueprints import api, auth, cli, dashboard, linkedin, qstash, routing
     from workflows.ports import build_services
@@ -91,7 +92,7 @@ def _engine_options(url: str) -> dict[str, Any]:
     return {"pool_pre_ping": True}
 
 
-def _configure_sqlite(engine: Any) -> None:
+def _configure_sqlite(engine: Any, busy_timeout_ms: int) -> None:
     """WAL, a long busy timeout, foreign keys, and IMMEDIATE write transactions
     (docs/architecture.md, *Transactions on SQLite and PostgreSQL*).
 
@@ -108,7 +109,7 @@ def _configure_sqlite(engine: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
