@@ -5,7 +5,7 @@ from typing import Any, Mapping
 
 from flask import Flask, jsonify, render_template, request
 from sqlalchemy import event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from config import ROOT, ConfigError, environment, load_settings
@@ -177,6 +177,18 @@ def _register_error_handlers(app: Flask) -> None:
         else:
             response = render_template("error.html", code=503, title="Unavailable", message=message)
         return response, 503, {"Retry-After": "5"}
+
+    @app.errorhandler(DataError)
+    def _value_out_of_range(exc: DataError):  # type: ignore[no-untyped-def]
+        # The database refused a value (a number beyond its column, say) that slipped past the
+        # checks at the edge: the request was wrong, so a 400, and a log line to close the gap.
+        db.session.rollback()
+        app.logger.warning("value refused by the database on %s %s: %s", request.method, request.path,
+                           str(exc.orig)[:200])
+        message = "a value in this request is out of range"
+        if wants_json():
+            return jsonify(error=message), 400
+        return render_template("error.html", code=400, title="Bad request", message=message), 400
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]

@@ -18,6 +18,11 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from extensions import db
 
 
+# Ids are sa.Integer: 32-bit on PostgreSQL. A larger number from a client is a missing id, never a
+# query (PostgreSQL answers "integer out of range"); blueprints/routing.py and cursors check it.
+MAX_ID = 2**31 - 1
+
+
 def utcnow() -> datetime:
     """The current time as an aware UTC datetime."""
     return datetime.now(timezone.utc)

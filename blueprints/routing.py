@@ -1,7 +1,7 @@
 """URL converters every route uses: path values that no column can hold never reach the database.
 
 They replace Flask's defaults (`<int:...>` and plain `<name>`), so a route added later is
-covered without anyone remembering to: an id beyond 64 bits, or a segment with a NUL byte (which
+covered without anyone remembering to: an id beyond the id columns' 32 bits, or a segment with a NUL byte (which
 PostgreSQL refuses as text), is a 404 like any other id that does not exist.
 """
 from __future__ import annotations
@@ -11,14 +11,14 @@ from typing import Any
 from flask import Flask
 from werkzeug.routing import IntegerConverter, UnicodeConverter
 
-from workflows.encoding import MAX_INT
+from models import MAX_ID
 
 
-class Id64Converter(IntegerConverter):
-    """`<int:id>`: 0 to 2**63 - 1, the range of a signed 64-bit column."""
+class IdConverter(IntegerConverter):
+    """`<int:id>`: 0 to MAX_ID, the range of the id columns on every database."""
 
     def __init__(self, map: Any, fixed_digits: int = 0, min: int | None = None,
-                 max: int | None = MAX_INT, signed: bool = False) -> None:
+                 max: int | None = MAX_ID, signed: bool = False) -> None:
         super().__init__(map, fixed_digits, min, max, signed)
 
 
@@ -33,4 +33,4 @@ class TextConverter(UnicodeConverter):
 
 def install(app: Flask) -> None:
     """Use these converters for every route registered after this call."""
-    app.url_map.converters.update(int=Id64Converter, default=TextConverter, string=TextConverter)
+    app.url_map.converters.update(int=IdConverter, default=TextConverter, string=TextConverter)

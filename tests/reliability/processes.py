@@ -32,6 +32,8 @@ class GunicornApp:
     def start(self) -> "GunicornApp":
         command = [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers),
                    "--threads", str(self.threads), "--graceful-timeout", "2", "--timeout", "120",
+                   # Its default control socket is one path for every gunicorn on the machine.
+                   "--no-control-socket",
                    "app:create_app()"]
         self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=self.log.open("ab"),
                                         stderr=subprocess.STDOUT, start_new_session=True)

@@ -7,22 +7,32 @@ import time
 from collections import Counter
 
 import httpx
+import pytest
 
 from models import utcnow
 from tests.conftest import TEST_SECRET, clean_tables, create_user_with_token, make_app
-from tests.engine.conftest import compose, http_step, qstash  # noqa: F401 (fixture)
+from tests.engine.conftest import compose, http_step
 from tests.reliability.figures import record
 from tests.reliability.processes import GunicornApp, app_env
 from tests.reliability.scale import scaled
 from tests.reliability.sink import Sink
 from tests.support.linkedin_standin import LinkedInStandIn
-from tests.support.qstash_server import free_port
+from tests.support.qstash_server import QStashDevProcess, free_port
 from workflows.integrations import linkedin
 
 KILLS = 3
+
+
+@pytest.fixture(scope="module")
+def qstash(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """Deliveries refused while the app is down pile up retries; Upstash's backoff (e^(2.5 n) s)
+    scaled so that even a fifth retry comes within seconds."""
+    with QStashDevProcess(tmp_path_factory.mktemp("qstash") / "qstash.db", retry_scale=0.0005) as process:
+        yield process
 OUTCOME_UNKNOWN = "outcome unknown — check LinkedIn"
 
 
+@pytest.mark.timeout(900)
 def test_three_kills_during_twenty_runs(migrated, qstash, tmp_path):
     runs = scaled(20, 20)
     port = free_port()

@@ -82,42 +82,35 @@ def call(app, client, method: str, path: str, **kwargs: Any):  # type: ignore[no
     return response
 
 
-@pytest.mark.timeout(600)
-def test_fuzz_create_and_plan(fuzz_app):
-    app, client, token, _, _ = fuzz_app
+def fuzz_json(fuzz_app, method: str, paths: list[str], body) -> None:  # type: ignore[no-untyped-def]
+    """Send generated JSON text to each of `paths`, checked by `call`."""
+    app, client, token = fuzz_app[:3]
 
     @FUZZ
-    @given(body=bodies, path=st.sampled_from(["/api/workflows", "/api/workflows/plan"]))
-    def run(body: str, path: str) -> None:
-        call(app, client, "POST", path, data=body, headers={**bearer(token), "Content-Type": "application/json"})
+    @given(text=body, path=st.sampled_from(paths))
+    def run(text: str, path: str) -> None:
+        call(app, client, method, path, data=text, headers={**bearer(token), "Content-Type": "application/json"})
 
     run()
+
+
+def as_text(strategy):  # type: ignore[no-untyped-def]
+    return st.builds(lambda v: json.dumps(v, allow_nan=True), strategy) | bodies
+
+
+@pytest.mark.timeout(600)
+def test_fuzz_create_and_plan(fuzz_app):
+    fuzz_json(fuzz_app, "POST", ["/api/workflows", "/api/workflows/plan"], bodies)
 
 
 @pytest.mark.timeout(600)
 def test_fuzz_change_workflow(fuzz_app):
-    app, client, token, workflow_id, _ = fuzz_app
-
-    @FUZZ
-    @given(body=st.builds(lambda v: json.dumps(v, allow_nan=True), workflow) | bodies)
-    def run(body: str) -> None:
-        call(app, client, "PATCH", f"/api/workflows/{workflow_id}", data=body,
-             headers={**bearer(token), "Content-Type": "application/json"})
-
-    run()
+    fuzz_json(fuzz_app, "PATCH", [f"/api/workflows/{fuzz_app[3]}"], as_text(workflow))
 
 
 @pytest.mark.timeout(600)
 def test_fuzz_decisions(fuzz_app):
-    app, client, token, _, approval_id = fuzz_app
-
-    @FUZZ
-    @given(body=st.builds(lambda v: json.dumps(v, allow_nan=True), decision) | bodies)
-    def run(body: str) -> None:
-        call(app, client, "POST", f"/api/approvals/{approval_id}", data=body,
-             headers={**bearer(token), "Content-Type": "application/json"})
-
-    run()
+    fuzz_json(fuzz_app, "POST", [f"/api/approvals/{fuzz_app[4]}"], as_text(decision))
 
 
 @pytest.mark.timeout(600)

@@ -65,9 +65,12 @@ def test_patch_and_decisions_use_the_same_reader(client, api_user):
 
 @pytest.mark.parametrize("path", ["/api/workflows/step", "/api/workflows/trigger", "/api/workflows/failed",
                                   "/api/approvals/expire", "/api/maintenance/sweep"])
-@pytest.mark.parametrize("body", [deep(100_000), '{"runId": NaN}', '{"workflowId": "\\ud800"}',
-                                  '{"approvalId": 99999999999999999999999}', '{"workflowId": "a\\u0000"}'],
-                         ids=["deep", "nan", "surrogate", "bigint", "nul"])
+@pytest.mark.parametrize("body", [
+    deep(100_000), '{"runId": NaN}', '{"workflowId": "\\ud800"}', '{"approvalId": 99999999999999999999999}',
+    '{"workflowId": "a\\u0000"}', '{"approvalId": 4294967296}',
+    '{"workflowId": "w", "runId": 4294967296, "conversationId": "c", "stepIndex": 0}',
+    '{"workflowId": "w", "runId": 1, "conversationId": "c", "stepIndex": 4294967296}',
+], ids=["deep", "nan", "surrogate", "bigint", "nul", "int32-approval", "int32-run", "int32-step"])
 def test_signed_consumers_refuse_hostile_json_without_a_500(client, unchanged, path, body):
     """A correctly signed but hostile body (our own bug, or a leaked key) is answered, never crashes."""
     url = "http://127.0.0.1:5000" + path

@@ -6,12 +6,14 @@ import json
 
 import pytest
 
+from models import MAX_ID
 from tests.conftest import bearer
 from tests.reliability.figures import record
 
 BIG = "9" * 25
 PATHS = [
-    f"/api/runs/{BIG}", f"/api/runs/{2**63}", f"/api/runs/{BIG}/cancel", f"/api/approvals/{BIG}",
+    f"/api/runs/{BIG}", f"/api/runs/{2**63}", f"/api/runs/{2**31}", f"/api/runs/{BIG}/cancel",
+    f"/api/approvals/{BIG}", f"/api/approvals/{2**31}",
     "/api/runs/" + "9" * 5000, "/api/workflows/a%00b", "/api/workflows/a%00b/runs",
 ]
 
@@ -25,9 +27,10 @@ def test_ids_no_column_can_hold_are_404(client, api_user, path):
     assert response.status_code == 404, response.get_data(as_text=True)
 
 
-def test_the_largest_64_bit_id_is_an_ordinary_404(client, api_user):
+def test_the_largest_id_a_column_holds_is_an_ordinary_404(client, api_user):
     _, token = api_user
-    assert client.get(f"/api/runs/{2**63 - 1}", headers=bearer(token)).status_code == 404
+    response = client.get(f"/api/runs/{MAX_ID}", headers=bearer(token))
+    assert response.status_code == 404 and "run 2147483647 not found" in response.get_json()["error"]
 
 
 def cursor(values) -> str:  # type: ignore[no-untyped-def]
@@ -36,6 +39,7 @@ def cursor(values) -> str:  # type: ignore[no-untyped-def]
 
 FORGED = {
     "number beyond 64 bits": cursor([10**30]),
+    "number beyond the id column": cursor([2**31]),
     "object inside": cursor([{"a": 1}]),
     "object beside a time": cursor(["2026-01-01T00:00:00+00:00", {"x": 1}]),
     "list inside": cursor([[1, 2]]),

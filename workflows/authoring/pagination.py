@@ -10,6 +10,7 @@ from typing import Any, Sequence
 import sqlalchemy as sa
 
 from extensions import db
+from models import MAX_ID
 from workflows.encoding import b64decode, loads_strict
 from workflows.errors import Malformed
 
@@ -60,8 +61,8 @@ def _value(value: Any, column: Any) -> Any:
     if kind is datetime and isinstance(value, str):
         parsed = datetime.fromisoformat(value)
         return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed
-    if kind is int and type(value) is int:
-        return value  # loads_strict already refused anything beyond 64 bits
+    if kind is int and type(value) is int and abs(value) <= MAX_ID:
+        return value
     if kind is str and isinstance(value, str):
         return value
     raise ValueError(f"cursor value {value!r} does not fit column {column.key}")

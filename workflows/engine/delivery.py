@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from extensions import db
-from models import RUN_FINISHED, Approval, ApprovalStatus, Run, RunStatus, RunStep, StepStatus, UTCDateTime
+from models import MAX_ID, RUN_FINISHED, Approval, ApprovalStatus, Run, RunStatus, RunStep, StepStatus, UTCDateTime
 from workflows.engine import conversation, publishing, references, runs
 from workflows.engine.attempt import Attempt, ClaimedStep, Decision, connection, goal_and_outputs, latest_decision
 from workflows.engine.outcomes import complete, fail, mark_effect_started, propose, release
@@ -64,7 +64,8 @@ def parse_message(data: Any) -> StepMessage | None:
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    # Within the id columns' range: PostgreSQL refuses to compare a larger number with them.
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_ID
 
 
 # --- the claim (docs/architecture.md, *The claim table*) -----------------------------------
