@@ -16,7 +16,7 @@ from itertools import accumulate
 from typing import Any
 
 MAX_DEPTH = 64  # arrays and objects inside each other; real bodies need a handful
-MAX_INT = 2**63 - 1  # a signed 64-bit column: ids, counts, anything a database may be asked to hold
+MAX_INT = 2**63 - 1  # the widest integer column or JSON number we keep (ids are narrower: models.MAX_ID)
 
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")

@@ -20,6 +20,8 @@ from tests.support.linkedin_standin import LinkedInStandIn
 from tests.support.qstash_server import QStashDevProcess, free_port
 from workflows.integrations import linkedin
 
+pytestmark = pytest.mark.stack  # starts servers (app, qstash_dev, sinks) on loopback
+
 KILLS = 3
 
 

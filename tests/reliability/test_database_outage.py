@@ -9,14 +9,16 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
+import pytest
 
 from tests.engine.conftest import TERMINAL, compose, make_stack, qstash  # noqa: F401 (fixtures)
 from tests.reliability.figures import record
 from tests.reliability.scale import scaled
+
+pytestmark = pytest.mark.stack  # starts servers (app, qstash_dev, sinks) on loopback
 
 OUTAGE_SECONDS = 3.0
 

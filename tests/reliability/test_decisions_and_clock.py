@@ -17,6 +17,8 @@ from tests.engine.conftest import TERMINAL, compose, make_stack, qstash, sign, s
 from tests.reliability.figures import record
 from tests.reliability.sink import Sink
 
+pytestmark = pytest.mark.stack  # starts servers (app, qstash_dev, sinks) on loopback
+
 
 def test_ten_concurrent_decisions_one_wins_one_effect(stack):
     with Sink() as sink:

@@ -22,6 +22,8 @@ from tests.reliability.scale import scaled
 from tests.reliability.sink import Sink
 from tests.support.qstash_server import free_port
 
+pytestmark = pytest.mark.stack  # starts servers (app, qstash_dev, sinks) on loopback
+
 RUNS = scaled(30, 200)
 STEPS = 5
 ON_POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgres")

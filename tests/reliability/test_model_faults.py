@@ -12,6 +12,8 @@ from tests.reliability.figures import record
 from tests.support.fake_openai import FakeOpenAI, Reply, error_reply, raw_reply, text_reply
 from tests.support.qstash_server import QStashDevProcess
 
+pytestmark = pytest.mark.stack  # starts servers (app, qstash_dev, sinks) on loopback
+
 WRITE = {"toolName": "write", "toolInput": {"instructions": "Two lines about the weather"}}
 
 

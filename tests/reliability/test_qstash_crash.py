@@ -3,6 +3,7 @@ nothing is lost, and each side effect happens once (counted by Idempotency-Key a
 from __future__ import annotations
 
 import time
+import pytest
 
 from qstash import QStash
 
@@ -10,6 +11,8 @@ from tests.engine.conftest import TERMINAL, compose, http_step, make_stack, qsta
 from tests.reliability.figures import record
 from tests.reliability.scale import scaled
 from tests.reliability.sink import Sink
+
+pytestmark = pytest.mark.stack  # starts servers (app, qstash_dev, sinks) on loopback
 
 
 def test_killed_qstash_loses_nothing_and_repeats_nothing(make_stack, qstash):

@@ -10,6 +10,8 @@ from tests.support.qstash_server import free_port
 from tests.support.recorder import Recorder
 from tests.engine.conftest import qstash  # noqa: F401 (fixture)
 
+pytestmark = pytest.mark.stack  # starts servers (app, qstash_dev, sinks) on loopback
+
 BASE = "http://127.0.0.1:5000"
 SCHEDULE_PATH = f"/v2/schedules/{BASE}/api/workflows/trigger"
 BODY = {"goal": "g", "schedule": "0 9 * * *", "steps": [{"toolName": "compose", "toolInput": {"template": "x"}}]}

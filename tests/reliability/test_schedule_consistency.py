@@ -21,6 +21,8 @@ from tests.engine.conftest import compose, make_stack, qstash, stack  # noqa: F4
 from tests.reliability.figures import record
 from workflows.errors import Unavailable
 
+pytestmark = pytest.mark.stack  # starts servers (app, qstash_dev, sinks) on loopback
+
 
 class FaultyQueue:
     """The real queue, with faults: fail the commit after a call, or fail every call while `down`."""

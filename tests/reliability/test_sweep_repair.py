@@ -17,6 +17,8 @@ from tests.reliability.scale import scaled
 from tests.reliability.sink import Sink
 from workflows.errors import Refused
 
+pytestmark = pytest.mark.stack  # starts servers (app, qstash_dev, sinks) on loopback
+
 
 class DiedHere(BaseException):
     """The process ending between the commit and the flush: no handler runs, no answer is sent."""

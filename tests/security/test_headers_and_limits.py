@@ -11,6 +11,8 @@ from app import MAX_REQUEST_BYTES
 from tests.conftest import make_app
 from tests.reliability.figures import record
 
+pytestmark = pytest.mark.stack  # starts servers (app, qstash_dev, sinks) on loopback
+
 SAMPLE = {"workflow_id": "0123456789abcdef", "run_id": 1, "approval_id": 1, "token_id": 1, "token": "x" * 20,
           "filename": "app.js"}
 

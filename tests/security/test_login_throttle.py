@@ -6,9 +6,12 @@ import re
 import threading
 
 import httpx
+import pytest
 
 from tests.reliability.figures import record
 from workflows.integrations import accounts
+
+pytestmark = pytest.mark.stack  # starts servers (app, qstash_dev, sinks) on loopback
 
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 

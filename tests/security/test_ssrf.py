@@ -24,6 +24,8 @@ from workflows.integrations import guarded_http
 from workflows.tools import get_tool
 from workflows.tools.base import ToolContext
 
+pytestmark = pytest.mark.stack  # starts servers (app, qstash_dev, sinks) on loopback
+
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)
 GUARDED = ToolContext(workflow_id="w", workflow_goal="g", run_id=1, run_started_at=NOW, step_index=0,

@@ -16,6 +16,8 @@ from workflows.engine import bounded, references
 from workflows.errors import ToolError
 from workflows.tools import get_tool
 
+pytestmark = pytest.mark.stack  # starts servers (app, qstash_dev, sinks) on loopback
+
 NS = {"steps": [{"output": {"text": "hello", "items": [{"title": "a"}]}}], "workflow": {"goal": "g"},
       "run": {"id": 1, "startedAt": datetime.now(timezone.utc)}, "now": datetime.now(timezone.utc)}
 COMPOSE = get_tool("compose")
