@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import bearer
+from tests.conftest import TEST_SECRET, bearer
 from tests.engine.conftest import sign
 from tests.engine.test_engine_claims import FakeQueue
 from tests.reliability.figures import record, slowest
@@ -52,11 +52,18 @@ bodies = (st.builds(lambda v: json.dumps(v, allow_nan=True), json_values)
           | st.builds(lambda v: json.dumps(v, allow_nan=True), workflow) | st.text(max_size=60))
 
 
+CANARY = "canary-goal-of-another-user-7f3a9c"
+NEVER_SHOWN = (CANARY, TEST_SECRET, "Traceback (most recent call last)")
+
+
 @pytest.fixture
-def fuzz_app(app, api_user):  # type: ignore[no-untyped-def]
-    """The app with an in-memory queue, a user, one workflow and one pending approval to aim at."""
+def fuzz_app(app, api_user, other_api_user):  # type: ignore[no-untyped-def]
+    """The app with an in-memory queue, a user, one workflow and one pending approval to aim at,
+    and another user's workflow whose goal must never appear in any answer."""
     app.extensions["stepwise"].queue = FakeQueue()
     client, token = app.test_client(), api_user[1]
+    assert client.post("/api/workflows", headers=bearer(other_api_user[1]), json={
+        "goal": CANARY, "steps": [{"toolName": "compose", "toolInput": {"template": "x"}}]}).status_code == 201
     created = client.post("/api/workflows", headers=bearer(token), json={
         "goal": "g", "steps": [{"toolName": "send_email", "toolInput": {"to": "a@example.com", "subject": "s",
                                                                          "body": "b"}}]}).get_json()
@@ -64,6 +71,13 @@ def fuzz_app(app, api_user):  # type: ignore[no-untyped-def]
 
     approval_id = pending_approval(app, created["id"])
     return app, client, token, created["id"], approval_id
+
+
+def check_no_leak(text: str) -> None:
+    """No answer shows another user's data, the secret key or a stack trace."""
+    leaked = [item for item in NEVER_SHOWN if item in text]
+    record("leaks", len(leaked))
+    assert not leaked, leaked
 
 
 def call(app, client, method: str, path: str, **kwargs: Any):  # type: ignore[no-untyped-def]
@@ -75,6 +89,7 @@ def call(app, client, method: str, path: str, **kwargs: Any):  # type: ignore[no
     record("fuzz cases")
     record("500s seen", int(response.status_code >= 500))
     assert response.status_code < 500, (method, path, kwargs, response.get_data(as_text=True)[:500])
+    check_no_leak(response.get_data(as_text=True))
     if response.status_code >= 400:
         after = row_counts(app)
         record("rows written by rejected requests", int(after != before))
