@@ -15,6 +15,7 @@ FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-dat
 
 # Blueprints whose forms anonymous visitors post (log in, register, reset): CSRF-checked always.
 ANONYMOUS_FORMS = frozenset({"auth"})
+NEEDS_A_SESSION = frozenset({"auth.logout"})  # anonymous: the login page, like any protected view
 
 # QStash consumers prove themselves with a signature instead of a session.
 SIGNED_ENDPOINTS: set[str] = set()
@@ -50,7 +51,8 @@ def check_csrf() -> None:
         return
     if request.blueprint == "api" and bearer_token() is not None:
         return
-    if not current_user.is_authenticated and request.blueprint not in ANONYMOUS_FORMS:
+    if not current_user.is_authenticated and (request.blueprint not in ANONYMOUS_FORMS
+                                              or request.endpoint in NEEDS_A_SESSION):
         # No session to ride on: the view itself answers 401 (or the login page) first. The
         # account forms stay checked for everybody, so nobody can be logged in as someone else.
         return

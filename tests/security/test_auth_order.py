@@ -44,3 +44,8 @@ def test_a_logged_in_session_still_needs_the_csrf_token(client, auth):
 def test_the_account_forms_still_need_the_csrf_token_when_anonymous(client):
     response = client.post("/auth/login", data={"email": "a@example.com", "password": "x" * 12})
     assert response.status_code == 400 and "CSRF" in response.get_data(as_text=True)
+
+
+def test_an_anonymous_logout_goes_to_the_login_not_a_csrf_error(client):
+    response = client.post("/auth/logout")
+    assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
