@@ -6,6 +6,7 @@ import hmac
 import json
 import logging
 import re
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 from urllib.parse import parse_qs, unquote
@@ -77,6 +78,10 @@ def dispatch(ctx: Context, req: Request) -> Reply:
     raise ApiError(404, f"no such endpoint: {req.method} {req.path}")
 
 
+class _ClientGone(Exception):
+    """The connection ended in the middle of a request."""
+
+
 class _Handler(BaseHTTPRequestHandler):
     """Turns HTTP requests into `dispatch` calls."""
 
@@ -101,6 +106,11 @@ class _Handler(BaseHTTPRequestHandler):
             reply = dispatch(self.ctx, request)
         except ApiError as exc:
             reply = Reply(exc.status, {"error": exc.message})
+        except (_ClientGone, ConnectionError, TimeoutError):
+            log.info("client %s went away in the middle of %s %s; nothing was stored",
+                     self.client_address[0], self.command, target)
+            self.close_connection = True
+            return
         except Exception:
             log.exception("error handling %s %s", self.command, target)
             reply = Reply(500, {"error": "internal error in qstash_dev; see its log"})
@@ -111,7 +121,7 @@ class _Handler(BaseHTTPRequestHandler):
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             chunks, total = [], 0
             while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                size = self._chunk_size()
                 if size == 0:
                     while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                         pass  # trailers
@@ -120,7 +130,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if total > MAX_BODY_BYTES:
                     self.close_connection = True
                     raise ApiError(413, f"body is larger than {MAX_BODY_BYTES} bytes")
-                chunks.append(self.rfile.read(size))
+                chunks.append(self._read_exactly(size))
                 self.rfile.readline()
         try:
             length = int(self.headers.get("Content-Length") or 0)
@@ -132,7 +142,25 @@ class _Handler(BaseHTTPRequestHandler):
             # connection before it could read the 413.
             self._discard(length)
             raise ApiError(413, f"body is larger than {MAX_BODY_BYTES} bytes")
-        return self.rfile.read(length) if length > 0 else b""
+        return self._read_exactly(length) if length > 0 else b""
+
+    def _chunk_size(self) -> int:
+        """The size line of the next chunk of a chunked body."""
+        line = self.rfile.readline()
+        if not line:
+            raise _ClientGone
+        try:
+            return int(line.split(b";")[0].strip() or b"0", 16)
+        except ValueError:
+            self.close_connection = True
+            raise ApiError(400, "malformed chunked body: a chunk size is not hexadecimal") from None
+
+    def _read_exactly(self, length: int) -> bytes:
+        """`length` bytes of body; a shorter read means the client is gone (never store half a body)."""
+        data = self.rfile.read(length)
+        if len(data) < length:
+            raise _ClientGone
+        return data
 
     def _discard(self, length: int) -> None:
         """Skip a body (up to 10x the limit; past that, just close)."""
@@ -170,6 +198,15 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False  # never wait on a slow client when stopping
     allow_reuse_address = True
     request_queue_size = 256
+
+    def handle_error(self, request: object, client_address: tuple[str, int]) -> None:
+        """A client that drops its connection (a reset kept-alive socket, a killed app) is routine, not a
+        traceback; anything else is still logged in full."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            log.info("client %s dropped its connection (%s)", client_address[0], type(error).__name__)
+            return
+        log.exception("error serving %s", client_address[0])
 
 
 def make_server(ctx: Context, host: str, port: int) -> ThreadingHTTPServer:
