@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 
 from flask import abort, current_app, g, jsonify, request
-from flask_login import current_user
+from flask_login import current_user, login_required
 
 from extensions import csrf
 from models import User
@@ -13,9 +13,6 @@ from workflows.integrations import accounts
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
-# Blueprints whose forms anonymous visitors post (log in, register, reset): CSRF-checked always.
-ANONYMOUS_FORMS = frozenset({"auth"})
-NEEDS_A_SESSION = frozenset({"auth.logout"})  # anonymous: the login page, like any protected view
 
 # QStash consumers prove themselves with a signature instead of a session.
 SIGNED_ENDPOINTS: set[str] = set()
@@ -51,12 +48,21 @@ def check_csrf() -> None:
         return
     if request.blueprint == "api" and bearer_token() is not None:
         return
-    if not current_user.is_authenticated and (request.blueprint not in ANONYMOUS_FORMS
-                                              or request.endpoint in NEEDS_A_SESSION):
-        # No session to ride on: the view itself answers 401 (or the login page) first. The
-        # account forms stay checked for everybody, so nobody can be logged in as someone else.
+    if not current_user.is_authenticated and (request.blueprint == "api" or _needs_login(request.endpoint)):
+        # No session to ride on: the view itself answers 401 (or the login page) first. Forms that
+        # anonymous visitors post (log in, register, reset, the emailed approval link) stay checked.
         return
     csrf.protect()
+
+
+# Every view wrapped by Flask-Login's login_required shares this code object.
+_LOGIN_REQUIRED_CODE = login_required(lambda: None).__code__
+
+
+def _needs_login(endpoint: str) -> bool:
+    """True when the endpoint's view is wrapped by login_required (it answers anonymous requests)."""
+    view = current_app.view_functions.get(endpoint)
+    return getattr(view, "__code__", None) is _LOGIN_REQUIRED_CODE
 
 
 def refuse_oversized_stream() -> None:

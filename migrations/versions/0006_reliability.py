@@ -1,7 +1,7 @@
 """reliability: mark a workflow whose schedule change is on its way to QStash
 
 Revision ID: 0006_reliability
-Revises: 0002_credentials
+Revises: 0005_perf_indexes
 Create Date: 2026-12-01 19:30:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0006_reliability'
-down_revision = '0002_credentials'
+down_revision = '0005_perf_indexes'
 branch_labels = None
 depends_on = None
 

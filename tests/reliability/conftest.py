@@ -7,7 +7,3 @@ from tests.reliability import figures
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
     figures.terminal_summary(terminalreporter)
 
-
-def pytest_configure(config):  # type: ignore[no-untyped-def]
-    # Until the shared pytest.ini registers it: modules that start servers carry this mark.
-    config.addinivalue_line("markers", "stack: starts servers (app, qstash_dev, test doubles) on loopback")

@@ -103,5 +103,9 @@ def _wait_all(api: httpx.Client, run_ids: list[int], timeout: float) -> dict[int
                 finished[run_id] = run
                 pending.discard(run_id)
         time.sleep(0.3)
-    assert not pending, {r: api.get(f"/api/runs/{r}").json()["status"] for r in pending}
+    assert not pending, {r: _summary(api.get(f"/api/runs/{r}").json()) for r in pending}
     return finished
+
+
+def _summary(run: dict) -> tuple:
+    return run["status"], [(s["status"], s["attempts"], (s["error"] or "")[:80]) for s in run["steps"]]

@@ -14,9 +14,10 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from tests.engine.conftest import TERMINAL, compose, make_stack, qstash  # noqa: F401 (fixtures)
+from tests.engine.conftest import TERMINAL, compose, http_step, make_stack, qstash  # noqa: F401 (fixtures)
 from tests.reliability.figures import record
 from tests.reliability.scale import scaled
+from tests.reliability.sink import Sink
 
 pytestmark = pytest.mark.stack  # starts servers (app, qstash_dev, sinks) on loopback
 
@@ -62,9 +63,11 @@ def test_runs_complete_through_a_database_outage(make_stack, migrated):
     stack = make_stack(SQLITE_BUSY_TIMEOUT_MS=300, STEP_RETRIES=12)
     counter = StatusCounter(stack.app.wsgi_app)
     stack.app.wsgi_app = counter
-    workflow = stack.create_workflow(goal="Through an outage", steps=[compose(f"step {i}") for i in range(5)])
-    run_ids = [stack.run_now(workflow["id"]) for _ in range(scaled(4, 10))]
-    stack.wait_run(run_ids[0], {"running", "completed"})
+    sink = Sink(delay=0.3)  # slow webhooks keep every run in flight through the outage
+    workflow = stack.create_workflow(goal="Through an outage", steps=[
+        compose("a"), http_step(sink.url + "/a"), compose("b"), http_step(sink.url + "/b"), compose("c")])
+    run_ids = [stack.run_now(workflow["id"]) for _ in range(scaled(6, 12))]
+    sink.wait_attempts(1)
     health: list[int] = []
     with database_gone(migrated):
         record("faults injected")
@@ -84,4 +87,7 @@ def test_runs_complete_through_a_database_outage(make_stack, migrated):
                         if path == "/api/workflows/step" and status >= 500)
     assert step_failures >= 1, counter.counts  # the outage was felt by steps, and retried through
     assert counter.counts[("/api/workflows/step", 500)] == 0  # 503 with Retry-After, never a crash
+    expected = {f"wf-{workflow['id']}-run-{r}-step-{i}" for r in run_ids for i in (1, 3)}
+    assert sink.effects() == expected  # every webhook once (a retried one under its own key)
+    sink.close()
     record("faults survived")

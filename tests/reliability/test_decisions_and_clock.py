@@ -52,6 +52,8 @@ def test_ten_concurrent_decisions_one_wins_one_effect(stack):
 
 
 def test_a_decision_after_expiry_is_refused_even_before_the_expiry_message(stack):
+    """Late is late: the decision is refused (409) and changes nothing; the expiry message, when it
+    comes, ends the run."""
     workflow = stack.create_workflow(goal="Too late", steps=[
         {"toolName": "send_email", "toolInput": {"to": "a@example.com", "subject": "s", "body": "b"}}])
     run_id = stack.run_now(workflow["id"])
@@ -61,9 +63,11 @@ def test_a_decision_after_expiry_is_refused_even_before_the_expiry_message(stack
     record("faults injected")
     assert response.status_code == 409 and "expired" in response.json()["error"]
     run = stack.run(run_id)
+    assert run["status"] == "awaiting_approval" and run["approvals"][0]["status"] == "pending"
+    expiry = stack.deliver("/api/approvals/expire", {"approvalId": approval["id"]})  # arrives late
+    assert expiry.status_code == 200 and expiry.json()["status"] == "expired"
+    run = stack.run(run_id)
     assert run["status"] == "expired" and run["approvals"][0]["status"] == "expired"
-    expiry = stack.deliver("/api/approvals/expire", {"approvalId": approval["id"]})  # arrives late: a no-op
-    assert expiry.status_code == 200 and expiry.json()["status"] == "already decided"
     record("faults survived")
 
 

@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from workflows.engine.queue_client import OutgoingMessage
-from workflows.errors import Unavailable
+from workflows.errors import Refused, Unavailable
 
 __all__ = ["MemoryQueue"]
 
@@ -67,7 +67,9 @@ class MemoryQueue:
     def _set_paused(self, schedule_id: str, paused: bool, what: str) -> None:
         self._reach(what)
         if schedule_id not in self.schedules:  # QStash answers 404, which QStashQueue reports so
-            raise Unavailable(f"QStash refused to {what} {schedule_id}: 404 schedule not found")
+            # As the real client says it: a 4xx is a refusal, never "unreachable".
+            raise Refused(f"QStash refused to {what} (HTTP 404: schedule {schedule_id} not found)", 404,
+                          f"schedule {schedule_id} not found")
         self.schedules[schedule_id]["isPaused"] = paused
 
     def list_schedules(self) -> list[dict[str, Any]]:

@@ -75,9 +75,6 @@ def decide(services: Services, approval: Approval, decision: str, *, decided_by:
     ).rowcount
     if not won:
         db.session.rollback()
-        # Past its time but its expiry message not yet in (delayed, QStash down): expire it now,
-        # never let a late decision through.
-        expire(services, approval.id)
         raise Conflict(already_decided_message(db.session.get(Approval, approval.id)))
     run = approval.run
     if decision == "reject":
