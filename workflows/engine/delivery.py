@@ -174,7 +174,9 @@ def _not_claimed(services: Services, message: StepMessage) -> Reply:
     now = services.clock()
     if row.status == StepStatus.RUNNING and row.lease_expires_at and row.lease_expires_at > now:
         return busy("step is running in another attempt", (row.lease_expires_at - now).total_seconds())
-    return ok(f"nothing to do: step is {row.status.value}")
+    # Not finished and not ours: a lease that ran out between the claim and this read, or a step
+    # given back meanwhile. Ask QStash to come back: a 200 would drop the step's only message.
+    return busy(f"step is {row.status.value}; try again", 1)
 
 
 def _flush_completed(services: Services, run_id: int, step_index: int) -> Reply:
