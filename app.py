@@ -154,47 +154,38 @@ def wants_json() -> bool:
     return request.accept_mimetypes.best == "application/json"
 
 
+def _error(code: int, title: str, message: str, headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    """An error as JSON for the API, as the error page for browsers; the session rolled back."""
+    db.session.rollback()
+    if wants_json():
+        return jsonify(error=message), code, headers or {}
+    return render_template("error.html", code=code, title=title, message=message), code, headers or {}
+
+
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
-        db.session.rollback()
         message = exc.description or exc.name
         if exc.code == 413:
             message = f"request body too large (limit {MAX_REQUEST_BYTES // 1024} KiB)"
-        if wants_json():
-            return jsonify(error=message), exc.code
-        return render_template("error.html", code=exc.code, title=exc.name, message=message), exc.code
+        return _error(exc.code, exc.name, message)
 
     @app.errorhandler(OperationalError)
     def _database_unavailable(exc: OperationalError):  # type: ignore[no-untyped-def]
         # Gone, restarting or locked: a dependency is unavailable, so QStash and clients retry.
-        db.session.rollback()
-        app.logger.warning("database unavailable on %s %s: %s", request.method, request.path,
-                           str(exc.orig)[:200])
-        message = "the database is unavailable; try again shortly"
-        if wants_json():
-            response = jsonify(error=message)
-        else:
-            response = render_template("error.html", code=503, title="Unavailable", message=message)
-        return response, 503, {"Retry-After": "5"}
+        app.logger.warning("database unavailable on %s %s: %s", request.method, request.path, str(exc.orig)[:200])
+        return _error(503, "Unavailable", "the database is unavailable; try again shortly", {"Retry-After": "5"})
 
     @app.errorhandler(DataError)
     def _value_out_of_range(exc: DataError):  # type: ignore[no-untyped-def]
         # The database refused a value (a number beyond its column, say) that slipped past the
         # checks at the edge: the request was wrong, so a 400, and a log line to close the gap.
-        db.session.rollback()
         app.logger.warning("value refused by the database on %s %s: %s", request.method, request.path,
                            str(exc.orig)[:200])
-        message = "a value in this request is out of range"
-        if wants_json():
-            return jsonify(error=message), 400
-        return render_template("error.html", code=400, title="Bad request", message=message), 400
+        return _error(400, "Bad request", "a value in this request is out of range")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
         db.session.rollback()
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
-        message = "internal error; it has been logged"
-        if wants_json():
-            return jsonify(error=message), 500
-        return render_template("error.html", code=500, title="Something went wrong", message=message), 500
+        return _error(500, "Something went wrong", "internal error; it has been logged")
