@@ -6,6 +6,7 @@ from typing import Any, Mapping
 
 from flask import Flask, jsonify, render_template, request
 from sqlalchemy import event
+from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from config import ROOT, ConfigError, environment, load_settings
@@ -69,10 +70,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     htmx.init_app(app)
     with app.app_context():
-        _configure_sqlite(db.engine)
+        # How long a writer waits for SQLite's lock before giving up (503); tests shorten it.
+        _configure_sqlite(db.engine, int(app.config.get("SQLITE_BUSY_TIMEOUT_MS", 30_000)))
 
-    from blueprints import api, auth, cli, dashboard, linkedin, qstash
+    from blueprints import api, auth, cli, dashboard, linkedin, qstash, routing
     from workflows.ports import build_services
+
+    routing.install(app)  # before any blueprint adds a rule
 
     app.extensions["stepwise"] = build_services(settings)
     app.register_blueprint(auth.bp)
@@ -108,7 +112,7 @@ def _engine_options(url: str) -> dict[str, Any]:
     return {"pool_pre_ping": True}
 
 
-def _configure_sqlite(engine: Any) -> None:
+def _configure_sqlite(engine: Any, busy_timeout_ms: int) -> None:
     """WAL, a long busy timeout, foreign keys, and IMMEDIATE write transactions
     (docs/architecture.md, *Transactions on SQLite and PostgreSQL*).
 
@@ -125,7 +129,7 @@ def _configure_sqlite(engine: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         # 512 KiB of page cache per connection instead of 2 MiB: every list reads a few dozen
@@ -140,11 +144,12 @@ def _configure_sqlite(engine: Any) -> None:
 
 
 def _register_hooks(app: Flask) -> None:
-    from blueprints.security import check_csrf
-
     from blueprints import transaction_mode
+    from blueprints.security import check_csrf, refuse_nul, refuse_oversized_stream
 
     transaction_mode.register(app)  # first: every later hook may read the database
+    app.before_request(refuse_oversized_stream)
+    app.before_request(refuse_nul)
     app.before_request(check_csrf)
 
     @app.after_request
@@ -154,6 +159,10 @@ def _register_hooks(app: Flask) -> None:
         response.headers.setdefault("X-Frame-Options", "DENY")
         # Approval links carry a token in the path: never leak it to another site.
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.endpoint != "static":
+            # Pages and API answers hold private data (a new API token, approval inputs): a shared
+            # or back-button cache must never keep them.
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     @app.teardown_request
@@ -169,22 +178,38 @@ def wants_json() -> bool:
     return request.accept_mimetypes.best == "application/json"
 
 
+def _error(code: int, title: str, message: str, headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    """An error as JSON for the API, as the error page for browsers; the session rolled back."""
+    db.session.rollback()
+    if wants_json():
+        return jsonify(error=message), code, headers or {}
+    return render_template("error.html", code=code, title=title, message=message), code, headers or {}
+
+
 def _register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
-        db.session.rollback()
         message = exc.description or exc.name
         if exc.code == 413:
             message = f"request body too large (limit {MAX_REQUEST_BYTES // 1024} KiB)"
-        if wants_json():
-            return jsonify(error=message), exc.code
-        return render_template("error.html", code=exc.code, title=exc.name, message=message), exc.code
+        return _error(exc.code, exc.name, message)
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(exc: OperationalError):  # type: ignore[no-untyped-def]
+        # Gone, restarting or locked: a dependency is unavailable, so QStash and clients retry.
+        app.logger.warning("database unavailable on %s %s: %s", request.method, request.path, str(exc.orig)[:200])
+        return _error(503, "Unavailable", "the database is unavailable; try again shortly", {"Retry-After": "5"})
+
+    @app.errorhandler(DataError)
+    def _value_out_of_range(exc: DataError):  # type: ignore[no-untyped-def]
+        # The database refused a value (a number beyond its column, say) that slipped past the
+        # checks at the edge: the request was wrong, so a 400, and a log line to close the gap.
+        app.logger.warning("value refused by the database on %s %s: %s", request.method, request.path,
+                           str(exc.orig)[:200])
+        return _error(400, "Bad request", "a value in this request is out of range")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):  # type: ignore[no-untyped-def]
         db.session.rollback()
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
-        message = "internal error; it has been logged"
-        if wants_json():
-            return jsonify(error=message), 500
-        return render_template("error.html", code=500, title="Something went wrong", message=message), 500
+        return _error(500, "Something went wrong", "internal error; it has been logged")

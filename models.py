@@ -18,6 +18,11 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from extensions import db
 
 
+# Ids are sa.Integer: 32-bit on PostgreSQL. A larger number from a client is a missing id, never a
+# query (PostgreSQL answers "integer out of range"); blueprints/routing.py and cursors check it.
+MAX_ID = 2**31 - 1
+
+
 def utcnow() -> datetime:
     """The current time as an aware UTC datetime."""
     return datetime.now(timezone.utc)
@@ -237,6 +242,10 @@ class Workflow(db.Model):
     # The cost guard paused the workflow in the database, and QStash's schedule may not be paused
     # yet (the call comes after the commit); the minute sweep makes QStash agree with `paused`.
     schedule_out_of_sync: Mapped[bool] = mapped_column(default=False, server_default=sa.false(), index=True)
+    # Set (and committed) before QStash is asked to change this workflow's schedule, cleared in
+    # the commit that records the change: one left set means QStash and the database may
+    # disagree, and the sweep repairs it (docs/architecture.md, *Schedules*).
+    schedule_changing_since: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

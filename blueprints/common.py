@@ -5,6 +5,7 @@ from typing import Any
 
 from flask import current_app, jsonify, request
 
+from workflows.encoding import JsonError, loads_strict
 from workflows.errors import DomainError, Malformed
 from workflows.ports import Services
 
@@ -15,11 +16,13 @@ def services() -> Services:
 
 
 def json_body() -> Any:
-    """The request's JSON, or a 400 that says so."""
-    data = request.get_json(silent=True)
-    if data is None:
+    """The request's JSON through the strict reader, or a 400 that says what is wrong."""
+    if not request.is_json:
         raise Malformed("body must be JSON (Content-Type: application/json)")
-    return data
+    try:
+        return loads_strict(request.get_data(cache=True))
+    except JsonError as exc:
+        raise Malformed(f"body is not acceptable JSON: {exc}") from None
 
 
 def optional_json_body() -> Any:

@@ -8,6 +8,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from blueprints.common import services
 from blueprints.security import signed_endpoint
+from models import MAX_ID
 from workflows.engine import approvals, consumers, delivery
 from workflows.engine.replies import Reply, non_retryable, ok
 from workflows.engine.queue_client import body_json, verify_signature
@@ -50,7 +51,8 @@ def run_step(data: Any) -> Reply:
 @signed
 def trigger_run(data: Any) -> Reply:
     """A schedule tick starts a run."""
-    return consumers.handle_trigger(services(), data, request.headers.get("Upstash-Message-Id"))
+    return consumers.handle_trigger(services(), data, request.headers.get("Upstash-Message-Id"),
+                                    request.headers.get("Upstash-Schedule-Id"))
 
 
 @bp.post("/workflows/failed")
@@ -65,7 +67,7 @@ def step_failed(data: Any) -> Reply:
 def expire_approval(data: Any) -> Reply:
     """An approval's time is up."""
     approval_id = data.get("approvalId") if isinstance(data, dict) else None
-    if not isinstance(approval_id, int) or isinstance(approval_id, bool):
+    if not isinstance(approval_id, int) or isinstance(approval_id, bool) or not 0 < approval_id <= MAX_ID:
         return non_retryable('expire body must be {"approvalId": <int>}')
     expired = approvals.expire(services(), approval_id)
     return ok("expired" if expired else "already decided")

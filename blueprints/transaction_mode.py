@@ -11,12 +11,14 @@ from flask import Flask, g, request
 from workflows import transactions
 
 READ_ONLY_ENDPOINTS = frozenset({
+    # Not dashboard.healthz: it begins IMMEDIATE on purpose, so a database locked for writing (where
+    # no step can make progress) answers 503 instead of a healthy-looking read.
     # pages and the fragments they poll or swap in (the badge: every open page, every 30 s;
     # a run's page: every 2 s while it runs)
     "dashboard.index", "dashboard.workflow", "dashboard.runs", "dashboard.run", "dashboard.approvals",
     "dashboard.approvals_badge", "dashboard.approval_card", "dashboard.edit_approval", "dashboard.settings",
     "dashboard.new_workflow", "dashboard.edit_workflow", "dashboard.confirm_delete_workflow",
-    "dashboard.describe_schedule", "dashboard.mailbox", "dashboard.healthz", "dashboard.favicon",
+    "dashboard.describe_schedule", "dashboard.mailbox", "dashboard.favicon",
     # the emailed approval link's GET shows and never decides (mail scanners open it)
     "dashboard.approval_link",
     # the workflow page's list of undeliverable messages (read from QStash, nothing stored)

@@ -44,6 +44,21 @@ class Unavailable(DomainError):
     status = 503
 
 
+class Refused(DomainError):
+    """A dependency answered but refused our request (a 4xx that no retry changes).
+
+    Never "unreachable": the request was wrong, which is our fault unless a caller maps it to
+    the user's input (a schedule QStash will not take is a 422 naming `schedule`).
+    """
+
+    status = 500
+
+    def __init__(self, message: str, http_status: int, detail: str) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.detail = detail
+
+
 class MailError(Exception):
     """The SMTP server was unreachable or refused an email; the outbox tries again later."""
 

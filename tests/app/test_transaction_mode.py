@@ -65,9 +65,13 @@ def test_reads_begin_deferred_and_writes_begin_immediate(sqlite_app):
     client = app.test_client()
     assert client.get("/api/workflows", headers=bearer(token)).status_code == 200  # records the token's use
     begins.clear()
-    for path in ("/api/workflows", f"/api/workflows/{workflow_id}", "/healthz"):
+    for path in ("/api/workflows", f"/api/workflows/{workflow_id}"):
         assert client.get(path, headers=bearer(token)).status_code == 200
     assert begins and {statement for _, statement in begins} == {"BEGIN"}
+    begins.clear()
+    # /healthz asks for the write lock: a database no step can write to is not healthy.
+    assert client.get("/healthz").status_code == 200
+    assert begins and {statement for _, statement in begins} == {"BEGIN IMMEDIATE"}
     begins.clear()
     assert client.post(f"/api/workflows/{workflow_id}/runs", headers=bearer(token)).status_code == 202
     assert begins and {statement for _, statement in begins} == {"BEGIN IMMEDIATE"}

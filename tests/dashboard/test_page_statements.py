@@ -67,7 +67,6 @@ PAGES = {
     "/auth/register": 1,
     "/auth/reset": 2,
     "{reset}": 3,
-    "/healthz": 1,
     "/favicon.ico": 0,
     "/static/app.js": 0,
     "/settings/linkedin/connect": 3,  # 400 here: no LinkedIn app configured

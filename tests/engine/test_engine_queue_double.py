@@ -15,7 +15,7 @@ from tests.support.loopback import free_port
 from tests.support.memory_queue import MemoryQueue
 from tests.support.waiting import eventually
 from workflows.engine.queue_client import OutgoingMessage, QStashQueue
-from workflows.errors import Unavailable
+from workflows.errors import Refused, Unavailable
 
 QUEUES = ["memory", pytest.param("qstash", marks=pytest.mark.stack)]
 NOWHERE = "http://127.0.0.1:9/api/workflows/step"  # never delivered: every message waits an hour
@@ -69,7 +69,7 @@ def test_schedules_are_created_paused_replaced_resumed_and_deleted(queue):
     queue.delete_schedule(sid)
     queue.delete_schedule(sid)  # already deleted: no error
     assert sid not in {s["scheduleId"] for s in queue.list_schedules()}
-    with pytest.raises(Unavailable):
+    with pytest.raises(Refused, match="HTTP 404"):
         queue.pause_schedule(sid)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from models import utcnow
 from workflows.engine.queue_client import DeadLetter, DeadLetterPage, OutgoingMessage
-from workflows.errors import Unavailable
+from workflows.errors import Refused, Unavailable
 
 __all__ = ["MemoryQueue"]
 
@@ -71,7 +71,9 @@ class MemoryQueue:
     def _set_paused(self, schedule_id: str, paused: bool, what: str) -> None:
         self._reach(what)
         if schedule_id not in self.schedules:  # QStash answers 404, which QStashQueue reports so
-            raise Unavailable(f"QStash refused to {what} {schedule_id}: 404 schedule not found")
+            # As the real client says it: a 4xx is a refusal, never "unreachable".
+            raise Refused(f"QStash refused to {what} (HTTP 404: schedule {schedule_id} not found)", 404,
+                          f"schedule {schedule_id} not found")
         self.schedules[schedule_id]["isPaused"] = paused
 
     def list_schedules(self) -> list[dict[str, Any]]:

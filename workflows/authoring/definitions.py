@@ -11,8 +11,8 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import available_timezones
 
-from models import Overlap
-from qstash_dev.cron import parse_cron
+from models import Overlap, utcnow
+from qstash_dev.cron import next_fire_times, parse_cron
 from workflows.engine import references
 from workflows.errors import Invalid, Malformed
 from workflows.tools import REGISTRY, get_tool, validate_input
@@ -73,6 +73,11 @@ def check_schedule(value: Any) -> str | None:
         parse_cron(schedule)
     except ValueError as exc:
         raise Invalid(f"not a valid cron of 5 fields (minute hour day month weekday): {exc}", field="schedule") from None
+    try:
+        next_fire_times(schedule, "UTC", utcnow(), 1)
+    except ValueError:  # croniter searched ahead and found no such day
+        raise Invalid("this schedule never fires: no month has that day (such as February 30th)",
+                      field="schedule") from None
     return schedule
 
 

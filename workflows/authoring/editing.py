@@ -9,7 +9,7 @@ from workflows.authoring import definitions
 from workflows.authoring.definitions import StepSpec
 from workflows.authoring.planning import NO_LLM_MESSAGE, Planner
 from workflows.engine import schedules
-from workflows.errors import Invalid
+from workflows.errors import DomainError, Invalid
 from workflows.ports import Services
 
 
@@ -81,24 +81,22 @@ def update_workflow(services: Services, workflow: Workflow, data: Any) -> Workfl
     timezone = changes.get("timezone", old_timezone)
     paused = changes.get("paused", old_paused)
     workflow_id = workflow.id
-    sid = schedules.schedule_id(workflow_id)
+    old_state = (old_schedule, old_timezone, old_paused)
     db.session.rollback()  # no transaction open while QStash is called; plain values only below
-    if schedule is None:
-        if old_sid:
-            services.queue.delete_schedule(old_sid)
-        changes["qstash_schedule_id"] = None
-    else:
-        if schedule != old_schedule or timezone != old_timezone or not old_sid:
-            schedules.register(services, workflow_id, schedule, timezone)
-            if paused:  # a re-created schedule starts active
-                services.queue.pause_schedule(sid)
-        elif paused != old_paused:
-            (services.queue.pause_schedule if paused else services.queue.resume_schedule)(sid)
-        changes["qstash_schedule_id"] = sid
-        if "paused" in changes:
-            # The minute sweep confirms QStash agrees, in case the cost guard's own sync of this
-            # schedule raced this change (workflows/engine/cost_guard.py, sync_schedule).
-            changes["schedule_out_of_sync"] = True
+    mark = None
+    if (schedule, timezone, paused) != old_state or bool(schedule) != bool(old_sid):
+        mark = schedules.begin_change(services, workflow_id)
+        try:
+            changes["qstash_schedule_id"] = _change_schedule(
+                services, workflow_id, (schedule, timezone, paused), old_state, old_sid)
+        except DomainError:
+            schedules.abandon_change(workflow_id, mark)
+            raise
+        changes["schedule_changing_since"] = None
+    if "paused" in changes:
+        # The minute sweep confirms QStash agrees, in case the cost guard's own sync of this
+        # schedule raced this change (workflows/engine/cost_guard.py, sync_schedule).
+        changes["schedule_out_of_sync"] = True
 
     for key, value in changes.items():
         setattr(workflow, key, value)
@@ -107,8 +105,34 @@ def update_workflow(services: Services, workflow: Workflow, data: Any) -> Workfl
         workflow.steps = []
         db.session.flush()
         workflow.steps = _rows(steps)
-    db.session.commit()
+    _commit_or_restore(services, workflow_id, old_state if mark else None)
     return workflow
+
+
+def _change_schedule(services: Services, workflow_id: str, new: tuple, old: tuple,
+                     old_sid: str | None) -> str | None:
+    """The fewest QStash calls from the old state to the new one; the schedule id it leaves."""
+    schedule, timezone, paused = new
+    sid = schedules.schedule_id(workflow_id)
+    if schedule is None:
+        if old_sid:
+            services.queue.delete_schedule(old_sid)
+        return None
+    if (schedule, timezone) != old[:2] or not old_sid:
+        return schedules.push_state(services, workflow_id, schedule, timezone, paused)
+    (services.queue.pause_schedule if paused else services.queue.resume_schedule)(sid)
+    return sid
+
+
+def _commit_or_restore(services: Services, workflow_id: str, old_state: tuple | None) -> None:
+    """Commit; if that fails after QStash changed, push the old state back (the sweep repairs the rest)."""
+    try:
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        if old_state is not None:
+            _quietly(schedules.push_state, services, workflow_id, *old_state)
+        raise
 
 
 def duplicate_workflow(services: Services, workflow: Workflow) -> Workflow:
@@ -143,12 +167,18 @@ def duplicate_workflow(services: Services, workflow: Workflow) -> Workflow:
 
 def delete_workflow(services: Services, workflow: Workflow) -> None:
     """Delete the QStash schedule first (503 leaves everything), then the workflow and its runs."""
-    schedule_id = workflow.qstash_schedule_id
+    sid, workflow_id = workflow.qstash_schedule_id, workflow.id
+    old_state = (workflow.schedule, workflow.timezone, workflow.paused)
     db.session.rollback()
-    if schedule_id:
-        services.queue.delete_schedule(schedule_id)
+    if sid:
+        mark = schedules.begin_change(services, workflow_id)
+        try:
+            services.queue.delete_schedule(sid)
+        except DomainError:
+            schedules.abandon_change(workflow_id, mark)
+            raise
     db.session.delete(workflow)
-    db.session.commit()
+    _commit_or_restore(services, workflow_id, old_state if sid else None)
 
 
 def _quietly(fn: Callable[..., Any], *args: Any) -> None:

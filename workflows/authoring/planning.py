@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from workflows.authoring import definitions
 from workflows.authoring.serialize import step_json
+from workflows.encoding import loads_strict
 from workflows.errors import Invalid, Unavailable
 from workflows.integrations.llm import (
     NO_LLM_MESSAGE,
@@ -121,7 +122,7 @@ def _parse(text: Any) -> Any:
     text = text.strip()
     fenced = FENCE.match(text)
     try:
-        value = json.loads(fenced.group(1) if fenced else text)
+        value = loads_strict(fenced.group(1) if fenced else text)
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
@@ -157,7 +158,7 @@ def _decode(tool: Tool | None, name: str, value: Any) -> Any:
     if tool is None or not isinstance(value, str) or name not in _json_text_fields(tool):
         return value
     try:
-        return json.loads(value)
+        return loads_strict(value)
     except ValueError:
         return value  # a template, or a mistake validate will name
 

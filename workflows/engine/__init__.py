@@ -23,10 +23,12 @@ Module map:
                   the run's retry or discarded
 - `consumers`     the consumers beside the step: schedule ticks, the failure callback, the sweep
 - `publishing`    every QStash message as a PendingPublish row, flushed after the commit
-- `queue_client`  QStash through the official SDK; signature verification
-- `schedules`     workflow schedules in QStash, next fire times, which tick a delivery is
+- `queue_client`  QStash through the official SDK (4xx refused vs unavailable); signature verification
+- `schedules`     workflow schedules in QStash (marked changes the sweep repairs), next fire times,
+                  which tick a delivery is
 - `tool_context`  the ToolContext a claimed step's tool sees
 - `references`    Jinja references to earlier outputs, rendered in a sandbox
+- `bounded`       a render in a forked child under CPU, memory and wall-time limits
 - `outbox`        emails as outbox rows, rendered from templates/email, written in the
                   transaction that decides them
 - `sending`       the outbox over SMTP after the commit, claimed once, retried with backoff

@@ -1,7 +1,6 @@
 """Consumers beside the step: schedule ticks, the failure callback, and the minute sweep."""
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -9,13 +8,13 @@ import sqlalchemy as sa
 
 from extensions import db
 from models import Approval, ApprovalStatus, Workflow
-from workflows.encoding import b64decode
+from workflows.encoding import b64decode, loads_strict
 from workflows.engine import cost_guard, outbox, publishing, runs, schedules, sending
 from workflows.engine.attempt import connection, unclaimed
 from workflows.engine.delivery import parse_message
 from workflows.engine.outcomes import fail
 from workflows.engine.replies import Reply, non_retryable, ok
-from workflows.errors import NotFound
+from workflows.errors import DomainError, NotFound
 from workflows.integrations import accounts
 from workflows.ports import Services
 
@@ -24,7 +23,8 @@ _SCHEDULE = sa.select(_workflows.c.schedule, _workflows.c.timezone).where(
     _workflows.c.id == sa.bindparam("workflow_id"))
 
 
-def handle_trigger(services: Services, data: Any, message_id: str | None) -> Reply:
+def handle_trigger(services: Services, data: Any, message_id: str | None,
+                   schedule_header: str | None = None) -> Reply:
     """A schedule tick: one run per tick, under the workflow's overlap policy."""
     if not isinstance(data, dict) or not isinstance(data.get("workflowId"), str):
         return non_retryable("trigger body must be {\"workflowId\": \"...\"}")
@@ -32,6 +32,7 @@ def handle_trigger(services: Services, data: Any, message_id: str | None) -> Rep
     workflow = connection().execute(_SCHEDULE, {"workflow_id": workflow_id}).first()
     if workflow is None:
         db.session.rollback()
+        _delete_orphan(services, workflow_id, schedule_header)
         return non_retryable(f"workflow {workflow_id} not found")
     if not workflow.schedule:
         db.session.rollback()
@@ -42,6 +43,17 @@ def handle_trigger(services: Services, data: Any, message_id: str | None) -> Rep
     except NotFound as exc:
         return non_retryable(exc.message)
     return ok(outcome, runId=run.id if run is not None else None)
+
+
+def _delete_orphan(services: Services, workflow_id: str, schedule_header: str | None) -> None:
+    """A tick of a workflow that does not exist (its creation failed after QStash had the schedule,
+    or its deletion did): delete that schedule, so it stops firing."""
+    sid = schedules.schedule_id(workflow_id)
+    if schedule_header == sid:
+        try:
+            services.queue.delete_schedule(sid)
+        except DomainError:
+            pass  # QStash is failing; the next tick tries again
 
 
 def _decode(value: Any) -> str:
@@ -58,7 +70,7 @@ def handle_failure(services: Services, data: Any) -> Reply:
     if not isinstance(data, dict):
         return non_retryable("failure callback body must be a JSON object")
     try:
-        source = json.loads(_decode(data.get("sourceBody")))
+        source = loads_strict(_decode(data.get("sourceBody")))
     except ValueError:
         source = None
     message = parse_message(source)
@@ -76,17 +88,18 @@ def handle_failure(services: Services, data: Any) -> Reply:
 
 
 def sweep(services: Services) -> dict[str, int]:
-    """Every minute: publish what a crash left unsent, pause schedules the cost guard could not,
-    send reminders, retry emails, prune old rows, refresh statistics."""
+    """Every minute: publish what a crash left unsent, repair schedule changes (and pause the schedules
+    the cost guard could not), send reminders, retry emails, prune old rows, refresh statistics."""
     sent, failing = publishing.flush_stale(services)
+    repaired = schedules.repair_changes(services)
     synced, unsynced = cost_guard.sync_schedules(services)
     reminded = _remind(services)
     mailed, unsent = sending.retry_due(services)
     pruned = publishing.prune_sent(services)
     accounts.prune_sessions(services.clock())
     _refresh_statistics()
-    return {"published": sent, "publishFailures": failing, "schedulesSynced": synced,
-            "scheduleSyncFailures": unsynced, "reminders": reminded,
+    return {"published": sent, "publishFailures": failing, "schedulesRepaired": repaired,
+            "schedulesSynced": synced, "scheduleSyncFailures": unsynced, "reminders": reminded,
             "emailsSent": mailed, "emailsUnsent": unsent, "pruned": pruned}
 
 

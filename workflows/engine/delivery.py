@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from extensions import db
-from models import RUN_FINISHED, Approval, ApprovalStatus, Run, RunStatus, RunStep, StepStatus, UTCDateTime
+from models import MAX_ID, RUN_FINISHED, Approval, ApprovalStatus, Run, RunStatus, RunStep, StepStatus, UTCDateTime
 from workflows.engine import conversation, cost_guard, publishing, references, runs
 from workflows.engine.attempt import Attempt, ClaimedStep, Decision, connection, goal_and_outputs, latest_decision
 from workflows.engine.outcomes import complete, fail, mark_effect_started, pause_for_budget, propose, release
@@ -64,7 +64,8 @@ def parse_message(data: Any) -> StepMessage | None:
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    # Within the id columns' range: PostgreSQL refuses to compare a larger number with them.
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_ID
 
 
 # --- the claim (docs/architecture.md, *The claim table*) -----------------------------------
@@ -175,7 +176,9 @@ def _not_claimed(services: Services, message: StepMessage) -> Reply:
     now = services.clock()
     if row.status == StepStatus.RUNNING and row.lease_expires_at and row.lease_expires_at > now:
         return busy("step is running in another attempt", (row.lease_expires_at - now).total_seconds())
-    return ok(f"nothing to do: step is {row.status.value}")
+    # Not finished and not ours: a lease that ran out between the claim and this read, or a step
+    # given back meanwhile. Ask QStash to come back: a 200 would drop the step's only message.
+    return busy(f"step is {row.status.value}; try again", 1)
 
 
 def _flush_completed(services: Services, run_id: int, step_index: int) -> Reply:

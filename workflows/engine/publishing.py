@@ -20,7 +20,7 @@ from models import PendingPublish, UTCDateTime
 from workflows.engine import sending
 from workflows.engine.attempt import connection
 from workflows.engine.queue_client import OutgoingMessage
-from workflows.errors import Unavailable
+from workflows.errors import Refused, Unavailable
 from workflows.ports import Services
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ def _publish(services: Services, queued: list[tuple[int, OutgoingMessage]]) -> b
     for row_id, message in queued:
         try:
             message_id = services.queue.publish(message)
-        except Unavailable as exc:
+        except (Unavailable, Refused) as exc:  # a refusal is logged by the client; the sweep retries both
             ok = False
             log.warning("publish of %s failed, the sweeper will retry: %s", message.dedup_id, exc)
             connection().execute(_FAILED, {"row_id": row_id, "error": str(exc)[:2000]})

@@ -5,18 +5,22 @@ token and the signing keys differ.
 """
 from __future__ import annotations
 
-import json
+import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
 import httpx
 from qstash import QStash, Receiver
+from qstash.errors import QStashError, RateLimitExceededError, SignatureError
 from qstash.message import FlowControl
-from qstash.errors import QStashError, SignatureError
 
 from config import Settings
-from workflows.errors import Unavailable
+from workflows.encoding import JsonError, loads_strict
+from workflows.errors import DomainError, Refused, Unavailable
+
+log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT = httpx.Timeout(5.0, connect=2.0)
 REQUEST_RETRY = {"retries": 1, "backoff": lambda attempt: 200}
@@ -96,7 +100,9 @@ class QStashQueue:
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (httpx.HTTPError, QStashError, OSError) as exc:
+        except QStashError as exc:
+            raise classify(exc, what, self._base) from exc
+        except (httpx.HTTPError, OSError) as exc:
             raise Unavailable(f"QStash at {self._base} is unreachable ({what}): {exc}") from exc
 
     def publish(self, message: OutgoingMessage) -> str:
@@ -129,13 +135,11 @@ class QStashQueue:
     def _unless_missing(self, what: str, fn: Any, *args: Any) -> Any:
         """Call QStash; None when it answers that the thing does not exist (404)."""
         try:
-            return fn(*args)
-        except QStashError as exc:
-            if "404" in str(exc) or "not found" in str(exc).lower():
+            return self._call(what, fn, *args)
+        except Refused as exc:
+            if exc.http_status == 404:
                 return None
-            raise Unavailable(f"QStash refused to {what}: {exc}") from exc
-        except (httpx.HTTPError, OSError) as exc:
-            raise Unavailable(f"QStash at {self._base} is unreachable ({what}): {exc}") from exc
+            raise
 
     def delete_schedule(self, schedule_id: str) -> None:
         """Delete a schedule; one that does not exist is already deleted."""
@@ -205,8 +209,23 @@ def verify_signature(settings: Settings, signature: str | None, body: str, url: 
 
 
 def body_json(raw: str) -> Any:
-    """Parse a delivered body; None when it is not JSON."""
+    """Parse a delivered body with the strict reader; None when it is not acceptable JSON."""
     try:
-        return json.loads(raw)
-    except ValueError:
+        return loads_strict(raw)
+    except JsonError:
         return None
+
+
+_STATUS = re.compile(r"status: (\d{3}), body: (.*)", re.DOTALL)
+
+
+def classify(exc: QStashError, what: str, base: str) -> DomainError:
+    """A 4xx is a refusal (our request was wrong); a 5xx or a rate limit means "try later"."""
+    match = _STATUS.search(str(exc))
+    status = int(match.group(1)) if match else None
+    if isinstance(exc, RateLimitExceededError) or status is None or status == 429 or status >= 500:
+        return Unavailable(f"QStash at {base} is unavailable ({what}): {exc}")
+    detail = " ".join(match.group(2).split())[:300]
+    log.error("QStash refused to %s: HTTP %s %s", what, status, detail)
+    return Refused(f"QStash refused to {what} (HTTP {status}: {detail}); this is a fault on our side, "
+                   "not in your request, and it has been logged", status, detail)

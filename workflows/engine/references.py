@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from jinja2.environment import Template, TemplateExpression
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from models import iso
+from workflows.engine import bounded
 from workflows.errors import ToolError
 
 if TYPE_CHECKING:  # tools import this module to render their templates
@@ -20,6 +22,11 @@ if TYPE_CHECKING:  # tools import this module to render their templates
 MAX_RENDERED_CHARS = 200_000  # one rendered string; stops a runaway loop from filling memory
 MAX_SEQUENCE_REPEAT = 100_000  # `'x' * n` and `[..] * n` in a template
 MAX_EXPONENT = 1_000
+MAX_TEMPLATE_DEPTH = 40  # nodes inside nodes; deeper ones would exhaust the parser or Python's compiler
+# A template made only of these reads stored values and renders in-process; any other (loops,
+# filters, calls, arithmetic) renders in a child process with CPU, memory and time limits.
+PLAIN_NODES = (nodes.Template, nodes.Output, nodes.TemplateData, nodes.Name, nodes.Getattr,
+               nodes.Getitem, nodes.Const)
 
 LATER_STEP = "steps[{i}] refers to the current or a later step; a step can only use earlier steps' outputs"
 NOT_LITERAL = "steps must be used with a literal step number, like steps[0].output"
@@ -58,8 +65,11 @@ def _finalize(value: Any) -> Any:
     return value
 
 
+# optimized=False: Jinja's optimizer folds constant expressions while compiling, which would run
+# `{{ 'a'|center(10**9) }}` in this process, outside every limit of the bounded render.
 _env = _Environment(
-    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True, finalize=_finalize
+    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True, finalize=_finalize,
+    optimized=False,
 )
 
 
@@ -107,16 +117,23 @@ def _render_value(source: str, ns: dict[str, Any], path: str) -> Any:
     if not is_template(source):
         return source
     compiled = _compile(source, path)
-    if isinstance(compiled, TemplateExpression):
-        return _guard(path, lambda: _to_json(compiled(**ns)))
+    if compiled.expression:
+        return _run(compiled, path, lambda: _capped_value(_to_json(compiled.runnable(**ns))))
     return _render_text(source, ns, path)
 
 
 def _render_text(source: str, ns: dict[str, Any], path: str) -> str:
     compiled = _compile(source, path)
-    if isinstance(compiled, TemplateExpression):
-        return _guard(path, lambda: str(_finalize(_to_json(compiled(**ns)))))
-    return _guard(path, lambda: _join_capped(compiled, ns))
+    if compiled.expression:
+        return _run(compiled, path, lambda: _capped_text(str(_finalize(_to_json(compiled.runnable(**ns))))))
+    return _run(compiled, path, lambda: _join_capped(compiled.runnable, ns))
+
+
+def _run(compiled: _Compiled, path: str, render: Callable[[], Any]) -> Any:
+    """Plain references render here; anything that computes renders in a bounded child process."""
+    if compiled.plain:
+        return _guard(path, render)
+    return bounded.run_bounded(lambda: _guard(path, render), path)
 
 
 def _join_capped(template: Template, ns: dict[str, Any]) -> str:
@@ -129,6 +146,31 @@ def _join_capped(template: Template, ns: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def _capped_text(text: str) -> str:
+    if len(text) > MAX_RENDERED_CHARS:
+        raise ToolError(f"rendered text is longer than {MAX_RENDERED_CHARS} characters")
+    return text
+
+
+def _capped_value(value: Any) -> Any:
+    """A native value (one `{{ expression }}`) is held to the same cap, measured as JSON text."""
+    size, stack = 0, [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+            size += 2
+        elif isinstance(item, list):
+            stack.extend(item)
+            size += 2
+        else:
+            size += len(item) + 2 if isinstance(item, str) else 8
+        if size > MAX_RENDERED_CHARS:  # stops early: shared references cannot make this walk long
+            raise ToolError(f"rendered value is larger than {MAX_RENDERED_CHARS} characters of JSON")
+    return value
+
+
 def _guard(path: str, render: Callable[[], Any]) -> Any:
     """Run a render, turning template failures into a ToolError naming the field."""
     try:
@@ -139,6 +181,8 @@ def _guard(path: str, render: Callable[[], Any]) -> Any:
         raise ToolError(f"{path}: {_syntax_message(exc)}", field=path) from None
     except TemplateError as exc:  # undefined names, sandbox refusals, syntax
         raise ToolError(f"{path}: {exc.message or exc}", field=path) from None
+    except RecursionError:
+        raise ToolError(f"{path}: the template recurses too deeply", field=path) from None
     except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
         raise ToolError(f"{path}: {exc}", field=path) from None
 
@@ -147,18 +191,51 @@ def _syntax_message(exc: TemplateSyntaxError) -> str:
     return f"template error: {exc.message} (line {exc.lineno})"
 
 
+@dataclass(frozen=True)
+class _Compiled:
+    """A compiled template; `expression` keeps its native type, `plain` only reads values."""
+
+    runnable: Template | TemplateExpression
+    expression: bool
+    plain: bool
+
+
+def _parse(source: str) -> nodes.Template:
+    """Parse, refusing nesting that would exhaust the parser's or Python's compiler's stack."""
+    try:
+        ast = _env.parse(source)
+    except RecursionError:
+        raise TemplateSyntaxError(f"nested more than {MAX_TEMPLATE_DEPTH} levels deep", 1) from None
+    if _depth(ast) > MAX_TEMPLATE_DEPTH:
+        raise TemplateSyntaxError(f"nested more than {MAX_TEMPLATE_DEPTH} levels deep", 1)
+    return ast
+
+
+def _depth(ast: nodes.Node) -> int:
+    deepest, stack = 0, [(ast, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_TEMPLATE_DEPTH:
+            break
+        stack.extend((child, depth + 1) for child in node.iter_child_nodes())
+    return deepest
+
+
 @lru_cache(maxsize=512)
-def _compile_cached(source: str) -> Template | TemplateExpression:
-    ast = _env.parse(source)
+def _compile_cached(source: str) -> _Compiled:
+    ast = _parse(source)
+    plain = all(isinstance(node, PLAIN_NODES) for node in ast.find_all(nodes.Node))
     expr = _single_expression(ast)
     if expr is None:
-        return _env.from_string(ast)
+        return _Compiled(_env.from_string(ast), expression=False, plain=plain)
     # The same construction as Environment.compile_expression, from the node we already have.
     body = [nodes.Assign(nodes.Name("result", "store"), expr, lineno=1)]
-    return TemplateExpression(_env.from_string(nodes.Template(body, lineno=1)), False)
+    return _Compiled(TemplateExpression(_env.from_string(nodes.Template(body, lineno=1)), False),
+                     expression=True, plain=plain)
 
 
-def _compile(source: str, path: str) -> Template | TemplateExpression:
+def _compile(source: str, path: str) -> _Compiled:
     return _guard(path, lambda: _compile_cached(source))
 
 
@@ -225,7 +302,7 @@ def check_references(steps: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 def _template_errors(source: str, own_index: int) -> list[str]:
     try:
-        ast = _env.parse(source)
+        ast = _parse(source)
     except TemplateSyntaxError as exc:
         return [_syntax_message(exc)]
     messages: list[str] = []

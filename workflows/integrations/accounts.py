@@ -51,35 +51,49 @@ def create_user(email: str, password: str) -> User:
 
 
 def authenticate(email: str, password: str, now: datetime | None = None) -> User:
-    """Return the user for these credentials, counting failures to throttle guessing."""
+    """Return the user for these credentials, counting attempts to throttle guessing."""
     now = now or utcnow()
-    address = (email or "").strip().lower()
+    address = (email or "").strip().lower()[:254]
     throttle(address, "login", now, field="password", what="failed attempts")
     user = db.session.scalar(sa.select(User).where(User.email == address))
     if user is None or not user.check_password(password or ""):
-        db.session.add(LoginAttempt(email=address, kind="login", created_at=now))
-        db.session.commit()
+        db.session.rollback()  # the attempt's row stays: it is this failure
         raise Invalid("Wrong email or password.", field="password")
     db.session.execute(sa.delete(LoginAttempt).where(LoginAttempt.email == address, LoginAttempt.kind == "login"))
     db.session.commit()
     return user
 
 
-def throttle(address: str, kind: str, now: datetime, field: str, what: str = "attempts") -> None:
-    """Invalid once MAX_FAILED_LOGINS attempts of `kind` for `address` fall in the window."""
+def throttle(address: str, kind: str, now: datetime, field: str, what: str = "attempts") -> int:
+    """Record an attempt of `kind` for `address`, then refuse it (Invalid) if more than
+    MAX_FAILED_LOGINS fall in the window; returns the attempt's row id.
+
+    Recorded and committed *before* counted, never counted then inserted: of any number of
+    attempts in parallel (from any number of processes), the k-th to get through saw the rows of
+    all k, so no more than MAX_FAILED_LOGINS ever do. A refused attempt leaves no row, so the lock
+    lifts when the window of the counted ones ends.
+    """
+    attempt = LoginAttempt(email=address[:254], kind=kind, created_at=now)
+    db.session.add(attempt)
+    db.session.flush()
+    attempt_id = attempt.id
+    db.session.commit()
     since = now - FAILED_LOGIN_WINDOW
     attempts = db.session.scalars(
         sa.select(LoginAttempt.created_at)
-        .where(LoginAttempt.email == address, LoginAttempt.kind == kind, LoginAttempt.created_at > since)
+        .where(LoginAttempt.email == address[:254], LoginAttempt.kind == kind, LoginAttempt.created_at > since)
         .order_by(LoginAttempt.created_at)
     ).all()
-    if len(attempts) >= MAX_FAILED_LOGINS:
+    if len(attempts) > MAX_FAILED_LOGINS:
+        db.session.execute(sa.delete(LoginAttempt).where(LoginAttempt.id == attempt_id))
+        db.session.commit()
         wait = attempts[0] + FAILED_LOGIN_WINDOW - now
         minutes = max(1, int(wait.total_seconds() // 60) + 1)
         raise Invalid(
             f"Too many {what}. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
             field=field,
         )
+    return attempt_id
 
 
 def start_session(user: User) -> None:

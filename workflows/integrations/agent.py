@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from workflows.encoding import loads_strict
 from workflows.errors import ToolError
 from workflows.integrations.llm import LLMClient, LLMRefused, LLMUnavailable, forced, function_tool
 from workflows.tools import validate_input
@@ -147,7 +148,7 @@ def _one_call(reply: dict[str, Any], tool: Tool) -> tuple[dict[str, Any], dict[s
     if call["function"]["name"] != tool.name:
         return message, f"the model called {call['function']['name']}, not {tool.name}"
     try:
-        arguments = json.loads(call["function"]["arguments"] or "{}")
+        arguments = loads_strict(call["function"]["arguments"] or "{}")
     except ValueError as exc:
         return message, f"the model's arguments for {tool.name} are not valid JSON ({exc})"
     if not isinstance(arguments, dict):

@@ -11,7 +11,7 @@ import hashlib
 import secrets
 
 from extensions import db
-from models import LoginAttempt, User
+from models import User
 from workflows.authoring.definitions import known_timezone
 from workflows.engine import outbox, sending
 from workflows.errors import Invalid, NotFound
@@ -129,8 +129,7 @@ def request_password_reset(services: Services, email: str) -> str | None:
     if not address:
         raise Invalid("Enter your email address.", field="email")
     now = services.clock()
-    accounts.throttle(address, "reset", now, field="email", what="reset requests")
-    db.session.add(LoginAttempt(email=address, kind="reset", created_at=now))
+    accounts.throttle(address, "reset", now, field="email", what="reset requests")  # records it too
     user = accounts.user_by_email(address)
     link = None
     if user is not None:

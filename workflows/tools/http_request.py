@@ -1,9 +1,9 @@
 """http_request: call a JSON webhook (Slack, Zapier, Make...) with an idempotency key."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from workflows.encoding import loads_strict
 from workflows.errors import ToolError
 from workflows.integrations import guarded_http
 from workflows.tools.base import Delivery, Tool, ToolContext, ToolResult
@@ -61,7 +61,7 @@ def _body(response: guarded_http.HttpResponse) -> Any:
     text = response.text()
     if response.is_json() and not response.truncated:
         try:
-            return json.loads(text)
+            return loads_strict(text)  # NaN or 2**70 from a webhook must not poison the run's JSON
         except ValueError:
             pass
     return text
