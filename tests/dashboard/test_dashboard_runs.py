@@ -137,3 +137,16 @@ def test_another_users_run_is_a_404(app, client, user, other_user):
 def test_pages_need_a_login(client):
     for path in ("/runs", "/runs/1", "/workflows/new", "/workflows/abc"):
         assert client.get(path).status_code == 302
+
+
+def test_a_step_that_needed_approval_reads_approved_once_it_ran(app, client, user):
+    now = utcnow() - timedelta(minutes=1)
+    with app.app_context():
+        steps = [RunStep(step_index=0, tool_name="send_email", tool_input={}, needs_approval=True, attempts=2,
+                         status=StepStatus.COMPLETED, started_at=now, finished_at=now, output={"messageId": "m"}),
+                 RunStep(step_index=1, tool_name="http_request", tool_input={}, needs_approval=True,
+                         status=StepStatus.AWAITING_APPROVAL, started_at=now)]
+        run_id = add_run(add_workflow(user), "awaiting_approval", now, steps=steps)
+    text = text_of(client.get(f"/runs/{run_id}").get_data(as_text=True))
+    assert "· Approved" in text.split("Step 2")[0]
+    assert "Needs approval" in text.split("Step 2")[1] and "Approved" not in text.split("Step 2")[1]
