@@ -239,12 +239,10 @@ class Workflow(db.Model):
     queued_run_id: Mapped[Optional[int]] = mapped_column()
     # Monthly budget in USD for model calls (None: no budget); see workflows/engine/cost_guard.py.
     budget_usd: Mapped[Optional[float]] = mapped_column(sa.Float)
-    # The cost guard paused the workflow in the database, and QStash's schedule may not be paused
-    # yet (the call comes after the commit); the minute sweep makes QStash agree with `paused`.
-    schedule_out_of_sync: Mapped[bool] = mapped_column(default=False, server_default=sa.false(), index=True)
-    # Set (and committed) before QStash is asked to change this workflow's schedule, cleared in
-    # the commit that records the change: one left set means QStash and the database may
-    # disagree, and the sweep repairs it (docs/architecture.md, *Schedules*).
+    # Set whenever QStash's schedule may disagree with this row: committed before a change asks
+    # QStash, or in the cost guard's pausing transaction; cleared once QStash holds this row's
+    # state. One left set past a minute is repaired by the sweep (workflows/engine/schedules.py;
+    # docs/architecture.md, *Schedules and the cron/DST rule*).
     schedule_changing_since: Mapped[Optional[datetime]] = mapped_column(UTCDateTime, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

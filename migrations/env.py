@@ -1,4 +1,5 @@
 import logging
+from contextlib import contextmanager
 from logging.config import fileConfig
 
 from flask import current_app
@@ -99,7 +100,7 @@ def run_migrations_online():
 
     connectable = get_engine()
 
-    with connectable.connect() as connection:
+    with connectable.connect() as connection, sqlite_foreign_keys_off(connection):
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
@@ -108,6 +109,31 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+
+
+@contextmanager
+def sqlite_foreign_keys_off(connection):
+    """On SQLite, migrate with foreign keys off, then check them and turn them back on.
+
+    A batch operation rebuilds a table: it creates a copy, drops the original and renames the
+    copy. With foreign keys on (as every connection of the app has them), dropping the original
+    first deletes its rows, and ON DELETE CASCADE deletes every child row with them: rebuilding
+    `workflows` would empty `workflow_steps` and `runs`. SQLite's own procedure for altering a
+    table turns them off first; the pragma is ignored inside a transaction, so it is set on the
+    driver's connection before the migrations begin one.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver = connection.connection.driver_connection
+    driver.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+        dangling = driver.execute("PRAGMA foreign_key_check").fetchall()
+        if dangling:
+            raise RuntimeError(f"the migrations left rows whose parents are gone: {dangling[:5]}")
+    finally:
+        driver.execute("PRAGMA foreign_keys=ON")
 
 
 if context.is_offline_mode():

@@ -73,7 +73,7 @@ def test_a_write_step_over_budget_pauses_run_and_workflow_then_resumes_once_rais
     shown = stack.api("GET", f"/api/workflows/{workflow['id']}").json()
     assert shown["paused"] is True and shown["nextRuns"] == []
     # QStash is told right after the pause's commit; the flag is cleared once it agreed (nothing left for the sweep).
-    eventually(lambda: _workflow_row(stack, workflow["id"]).schedule_out_of_sync is False,
+    eventually(lambda: _workflow_row(stack, workflow["id"]).schedule_changing_since is None,
                what="the schedule to be synced")
     assert _schedule(stack, workflow["id"]).paused is True
     [email] = _budget_emails(stack)

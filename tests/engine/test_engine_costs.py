@@ -1,19 +1,23 @@
-"""What a workflow costs (budgetUsd, monthSpendUsd, projectedRunCostUsd) and the cost guard's
-schedule repair, through the API and the domain with an in-memory queue (no servers)."""
+"""What a workflow costs (budgetUsd, monthSpendUsd, projectedRunCostUsd) and how the cost guard's
+pause reaches QStash's schedule (after its commit, or by the sweep, and against an owner's change
+racing it), through the API and the domain with an in-memory queue (no servers)."""
 from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import event
 
 from extensions import db
-from models import Outbox, Run, RunStatus, Trigger, Workflow
+from models import Outbox, Run, RunStatus, Trigger, Workflow, utcnow
 from tests.conftest import bearer
 from workflows.authoring import editing
-from workflows.engine import consumers, costs, cost_guard, delivery, runs
+from workflows.engine import consumers, costs, delivery, runs, schedules
+from workflows.errors import Conflict
 from workflows.integrations.llm import DRAFT_SYSTEM, cost_usd
 
 WRITE = {"toolName": "write", "toolInput": {"instructions": "A haiku about budgets"}}
@@ -105,53 +109,145 @@ def test_without_history_a_run_is_projected_from_its_plans_prompts(app, client, 
     assert projected == pytest.approx(cost_usd("gpt-4o-mini", -(-chars // 4), 0), abs=1e-6) and projected > 0
 
 
-def _paused_by_the_guard(app, services, queue_down: bool) -> tuple[str, dict]:
-    """A scheduled workflow with a budget of 0 whose write step the guard stops; (id, schedule)."""
+def _over_budget(app, services) -> str:
+    """A scheduled workflow with a budget of 0 whose write step the guard will stop, its run started."""
     services.llm = NoModel()
     with app.app_context():
         owner = db.session.execute(sa.text("SELECT id FROM users")).scalar_one()
         workflow = editing.create_workflow(services, owner, {"goal": "Haiku", "schedule": "0 9 * * *",
                                                              "budgetUsd": 0, "steps": [WRITE]})
         runs.start_now(services, workflow, Trigger.API)
-        services.queue.unreachable = queue_down
+        return workflow.id
+
+
+def _guard_stops_the_step(app, services) -> None:
+    with app.app_context():
         reply = delivery.handle_step(services, services.queue.published[-1].body)
         assert reply.status == 200 and reply.body["status"] == "paused_budget"
-        return workflow.id, services.queue.schedules[f"wf-{workflow.id}"]
+
+
+def _paused_by_the_guard(app, services, queue_down: bool) -> str:
+    """A scheduled workflow with a budget of 0 whose write step the guard stopped."""
+    workflow_id = _over_budget(app, services)
+    services.queue.unreachable = queue_down
+    _guard_stops_the_step(app, services)
+    return workflow_id
+
+
+def _in_qstash(services, workflow_id: str) -> tuple[str, bool]:
+    """The workflow's schedule as QStash holds it: (cron, paused)."""
+    schedule = services.queue.schedules[f"wf-{workflow_id}"]
+    return schedule["cron"], schedule["isPaused"]
+
+
+def _marked(workflow_id: str) -> bool:
+    """Whether the workflow is marked: QStash's schedule may disagree with it until the sweep."""
+    return db.session.get(Workflow, workflow_id).schedule_changing_since is not None
+
+
+def _state(services, workflow_id: str) -> tuple[bool, bool, bool]:
+    """(paused in the database, marked, paused in QStash)."""
+    return db.session.get(Workflow, workflow_id).paused, _marked(workflow_id), _in_qstash(services, workflow_id)[1]
+
+
+def _later(services, minutes: int = 2):
+    """Services whose clock reads `minutes` from now: a mark left fresh is due by then."""
+    return replace(services, clock=lambda: utcnow() + timedelta(minutes=minutes))
+
+
+def test_the_guards_pause_reaches_qstash_after_its_commit_and_leaves_no_mark(app, api_user, services):
+    workflow_id = _paused_by_the_guard(app, services, queue_down=False)
+    with app.app_context():
+        assert _state(services, workflow_id) == (True, False, True)
+        assert consumers.sweep(_later(services))["schedulesRepaired"] == 0
 
 
 def test_a_schedule_qstash_could_not_pause_is_paused_by_the_sweep(app, api_user, services):
-    workflow_id, schedule = _paused_by_the_guard(app, services, queue_down=True)
+    workflow_id = _paused_by_the_guard(app, services, queue_down=True)
     with app.app_context():
-        workflow = db.session.get(Workflow, workflow_id)
-        assert (workflow.paused, workflow.schedule_out_of_sync, schedule["isPaused"]) == (True, True, False)
+        assert _state(services, workflow_id) == (True, True, False)
         assert db.session.scalar(sa.select(sa.func.count(Outbox.id)).where(Outbox.dedup_key.like("budget-%"))) == 1
+        # Meanwhile the database is what counts: a tick of the paused workflow starts nothing.
+        assert consumers.handle_trigger(services, {"workflowId": workflow_id}, "msg_tick").body["status"] == "paused"
         services.queue.unreachable = False
-        assert consumers.sweep(services)["schedulesSynced"] == 1
-        assert schedule["isPaused"] is True
-        assert db.session.get(Workflow, workflow_id).schedule_out_of_sync is False
-        assert consumers.sweep(services)["schedulesSynced"] == 0
+        assert consumers.sweep(services)["schedulesRepaired"] == 1  # QStash failed: due at the next sweep
+        assert _state(services, workflow_id) == (True, False, True)
+        assert consumers.sweep(services)["schedulesRepaired"] == 0
 
 
-def test_an_owners_resume_racing_the_sync_is_applied_by_the_next_sweep(app, api_user, services):
-    """The sync read `paused`, the owner pressed Resume (QStash and database), then the sync's pause
-    reached QStash: the flag stays set, and the next sweep resumes the schedule."""
-    workflow_id, schedule = _paused_by_the_guard(app, services, queue_down=True)
+def test_a_process_that_dies_after_the_guards_commit_leaves_the_pause_to_the_sweep(app, api_user, services,
+                                                                                     monkeypatch):
+    monkeypatch.setattr(schedules, "settle", lambda *args: False)  # the process is gone before it calls QStash
+    workflow_id = _paused_by_the_guard(app, services, queue_down=False)
+    monkeypatch.undo()
+    with app.app_context():
+        assert _state(services, workflow_id) == (True, True, False)
+        assert consumers.sweep(services)["schedulesRepaired"] == 0  # a fresh mark may still be settling
+        assert consumers.sweep(_later(services))["schedulesRepaired"] == 1
+        assert _state(services, workflow_id) == (True, False, True)
+
+
+def test_an_owners_resume_while_the_sweep_pauses_the_schedule_is_refused_until_it_is_done(app, api_user, services):
+    """The sweep read `paused` and is telling QStash; the owner's Resume meanwhile is a 409 that
+    changes nothing, so the sweep's late pause cannot undo it. Afterwards it goes through."""
+    workflow_id = _paused_by_the_guard(app, services, queue_down=True)
     services.queue.unreachable = False
-    real_pause = services.queue.pause_schedule
+    real_pause, refused = services.queue.pause_schedule, []
 
     def owner_resumes_first(schedule_id: str) -> None:
         with app.app_context():
-            editing.update_workflow(services, db.session.get(Workflow, workflow_id), {"paused": False})
+            with pytest.raises(Conflict, match="in progress") as caught:
+                editing.update_workflow(services, db.session.get(Workflow, workflow_id), {"paused": False})
+            refused.append(caught.value)
         real_pause(schedule_id)
 
     services.queue.pause_schedule = owner_resumes_first
     with app.app_context():
-        assert cost_guard.sync_schedule(services, workflow_id)
-        workflow = db.session.get(Workflow, workflow_id)
-        assert (schedule["isPaused"], workflow.paused, workflow.schedule_out_of_sync) == (True, False, True)
+        assert consumers.sweep(services)["schedulesRepaired"] == 1
         services.queue.pause_schedule = real_pause
-        assert consumers.sweep(services)["schedulesSynced"] == 1
-        assert schedule["isPaused"] is False and db.session.get(Workflow, workflow_id).schedule_out_of_sync is False
+        assert len(refused) == 1
+        assert _state(services, workflow_id) == (True, False, True)
+        editing.update_workflow(services, db.session.get(Workflow, workflow_id), {"paused": False})
+        assert _state(services, workflow_id) == (False, False, False)
+
+
+def test_the_guard_pausing_during_an_owners_change_is_brought_to_qstash_by_the_sweep(app, api_user, services):
+    """The owner's new schedule is on its way to QStash (resumed, as the owner read it) when the
+    guard pauses the workflow: both writes stay, and the sweep pauses QStash's schedule too."""
+    workflow_id = _over_budget(app, services)
+    step_message = services.queue.published[-1].body
+    real_upsert = services.queue.upsert_schedule
+
+    def guard_pauses_first(*args) -> None:
+        with app.app_context():
+            assert delivery.handle_step(services, step_message).body["status"] == "paused_budget"
+        real_upsert(*args)
+
+    services.queue.upsert_schedule = guard_pauses_first
+    with app.app_context():
+        editing.update_workflow(services, db.session.get(Workflow, workflow_id), {"schedule": "30 6 * * *"})
+        services.queue.upsert_schedule = real_upsert
+        workflow = db.session.get(Workflow, workflow_id)
+        assert (workflow.schedule, workflow.paused, _marked(workflow_id)) == ("30 6 * * *", True, True)
+        assert _in_qstash(services, workflow_id) == ("30 6 * * *", False)  # they disagree for now
+        assert consumers.handle_trigger(services, {"workflowId": workflow_id}, "msg_tick").body["status"] == "paused"
+        assert consumers.sweep(services)["schedulesRepaired"] == 1
+        assert (_in_qstash(services, workflow_id), _marked(workflow_id)) == (("30 6 * * *", True), False)
+
+
+def test_a_no_op_pause_field_never_undoes_the_guards_pause(app, api_user, services):
+    """A PATCH that read `paused: false` and sends it back unchanged, while the guard paused the
+    workflow after that read, leaves the guard's pause standing in the database and in QStash."""
+    workflow_id = _over_budget(app, services)
+    with app.app_context():
+        workflow = db.session.get(Workflow, workflow_id)
+        assert workflow.paused is False  # what the PATCH read
+        # The PATCH ends its read transaction before it writes; the guard pauses right then.
+        event.listen(db.session(), "after_rollback", lambda _: _guard_stops_the_step(app, services), once=True)
+        editing.update_workflow(services, workflow, {"paused": False, "goal": "Haiku, weekly"})
+        workflow = db.session.get(Workflow, workflow_id)
+        assert (workflow.goal, workflow.paused, _marked(workflow_id)) == ("Haiku, weekly", True, False)
+        assert _in_qstash(services, workflow_id)[1] is True
 
 
 @pytest.mark.parametrize("amount, shown", [(0, "$0.00"), (4.98, "$4.98"), (1234.5, "$1,234.50"), (0.05, "$0.05"),

@@ -1,6 +1,7 @@
 """Create, change and delete workflows: validate everything, QStash first, then the database."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Callable
 
 from extensions import db
@@ -75,28 +76,22 @@ def update_workflow(services: Services, workflow: Workflow, data: Any) -> Workfl
         changes["budget_usd"] = definitions.check_budget(data["budgetUsd"])
     steps = definitions.check_steps(data["steps"]) if "steps" in data else None
 
-    old_schedule, old_timezone, old_paused, old_sid = (
-        workflow.schedule, workflow.timezone, workflow.paused, workflow.qstash_schedule_id)
-    schedule = changes.get("schedule", old_schedule)
-    timezone = changes.get("timezone", old_timezone)
-    paused = changes.get("paused", old_paused)
+    state = schedules.State(workflow.schedule, workflow.timezone, workflow.paused, workflow.qstash_schedule_id)
     workflow_id = workflow.id
-    old_state = (old_schedule, old_timezone, old_paused)
     db.session.rollback()  # no transaction open while QStash is called; plain values only below
     mark = None
-    if (schedule, timezone, paused) != old_state or bool(schedule) != bool(old_sid):
-        mark = schedules.begin_change(services, workflow_id)
+    if _moves(state, changes):
+        mark, state = schedules.begin_change(services, workflow_id)
         try:
-            changes["qstash_schedule_id"] = _change_schedule(
-                services, workflow_id, (schedule, timezone, paused), old_state, old_sid)
+            changes["qstash_schedule_id"] = _change_schedule(services, workflow_id, state, _target(state, changes))
         except DomainError:
             schedules.abandon_change(workflow_id, mark)
             raise
-        changes["schedule_changing_since"] = None
-    if "paused" in changes:
-        # The minute sweep confirms QStash agrees, in case the cost guard's own sync of this
-        # schedule raced this change (workflows/engine/cost_guard.py, sync_schedule).
-        changes["schedule_out_of_sync"] = True
+    for key in _SCHEDULE_FIELDS:
+        # A value equal to the one read is not written back: the cost guard may have paused the
+        # workflow since (schedules.PAUSE_MARK), and its pause must not be undone by a no-op.
+        if key in changes and changes[key] == getattr(state, key):
+            del changes[key]
 
     for key, value in changes.items():
         setattr(workflow, key, value)
@@ -105,33 +100,50 @@ def update_workflow(services: Services, workflow: Workflow, data: Any) -> Workfl
         workflow.steps = []
         db.session.flush()
         workflow.steps = _rows(steps)
-    _commit_or_restore(services, workflow_id, old_state if mark else None)
+    _commit_or_restore(services, workflow_id, mark, state if mark else None)
     return workflow
 
 
-def _change_schedule(services: Services, workflow_id: str, new: tuple, old: tuple,
-                     old_sid: str | None) -> str | None:
+_SCHEDULE_FIELDS = ("schedule", "timezone", "paused")
+
+
+def _target(state: schedules.State, changes: dict[str, Any]) -> tuple:
+    """The (schedule, timezone, paused) the changes ask for, from `state`."""
+    return tuple(changes.get(key, getattr(state, key)) for key in _SCHEDULE_FIELDS)
+
+
+def _moves(state: schedules.State, changes: dict[str, Any]) -> bool:
+    """Whether the changes need QStash told anything."""
+    target = _target(state, changes)
+    return target != state[:3] or bool(target[0]) != bool(state.schedule_id)
+
+
+def _change_schedule(services: Services, workflow_id: str, old: schedules.State, new: tuple) -> str | None:
     """The fewest QStash calls from the old state to the new one; the schedule id it leaves."""
     schedule, timezone, paused = new
     sid = schedules.schedule_id(workflow_id)
     if schedule is None:
-        if old_sid:
-            services.queue.delete_schedule(old_sid)
+        if old.schedule_id:
+            services.queue.delete_schedule(old.schedule_id)
         return None
-    if (schedule, timezone) != old[:2] or not old_sid:
+    if (schedule, timezone) != (old.schedule, old.timezone) or not old.schedule_id:
         return schedules.push_state(services, workflow_id, schedule, timezone, paused)
     (services.queue.pause_schedule if paused else services.queue.resume_schedule)(sid)
     return sid
 
 
-def _commit_or_restore(services: Services, workflow_id: str, old_state: tuple | None) -> None:
-    """Commit; if that fails after QStash changed, push the old state back (the sweep repairs the rest)."""
+def _commit_or_restore(services: Services, workflow_id: str, mark: datetime | None,
+                       old: schedules.State | None) -> None:
+    """Commit (clearing `mark`); if that fails after QStash changed, push the `old` state back
+    (the mark stays, and the sweep repairs whatever this could not)."""
     try:
+        if mark is not None:
+            schedules.finish_change(workflow_id, mark)
         db.session.commit()
     except Exception:
         db.session.rollback()
-        if old_state is not None:
-            _quietly(schedules.push_state, services, workflow_id, *old_state)
+        if old is not None:
+            _quietly(schedules.push_state, services, workflow_id, *old[:3])
         raise
 
 
@@ -167,18 +179,18 @@ def duplicate_workflow(services: Services, workflow: Workflow) -> Workflow:
 
 def delete_workflow(services: Services, workflow: Workflow) -> None:
     """Delete the QStash schedule first (503 leaves everything), then the workflow and its runs."""
-    sid, workflow_id = workflow.qstash_schedule_id, workflow.id
-    old_state = (workflow.schedule, workflow.timezone, workflow.paused)
+    workflow_id, has_schedule, state = workflow.id, bool(workflow.qstash_schedule_id), None
     db.session.rollback()
-    if sid:
-        mark = schedules.begin_change(services, workflow_id)
+    if has_schedule:
+        mark, state = schedules.begin_change(services, workflow_id)
         try:
-            services.queue.delete_schedule(sid)
+            if state.schedule_id:
+                services.queue.delete_schedule(state.schedule_id)
         except DomainError:
             schedules.abandon_change(workflow_id, mark)
             raise
     db.session.delete(workflow)
-    _commit_or_restore(services, workflow_id, old_state if sid else None)
+    _commit_or_restore(services, workflow_id, None, state)  # the mark goes with the row
 
 
 def _quietly(fn: Callable[..., Any], *args: Any) -> None:

@@ -16,16 +16,18 @@ Module map:
 - `approvals`     decide once (approve, edit & approve, reject, request changes), expire
 - `costs`         what a workflow costs: the month's spend (in its zone), a run's projected cost,
                   a step's median cost, a prompt priced before it is sent
-- `cost_guard`    the check before every model call, the workflow's pause and its one email, the
-                  schedule brought in line after the commit (or by the sweep), resuming a run
+- `cost_guard`    the check before every model call, the workflow's pause (marked for
+                  `schedules.settle` after the commit) and its one email, resuming a run
 - `retries`       retry a failed run from its failed step (`confirmedOutcome` for a maybe-posted step)
 - `undeliverable` a workflow's step messages in QStash's DLQ (listed by label), retried through
                   the run's retry or discarded
 - `consumers`     the consumers beside the step: schedule ticks, the failure callback, the sweep
 - `publishing`    every QStash message as a PendingPublish row, flushed after the commit
 - `queue_client`  QStash through the official SDK (4xx refused vs unavailable); signature verification
-- `schedules`     workflow schedules in QStash (marked changes the sweep repairs), next fire times,
-                  which tick a delivery is
+- `schedules`     workflow schedules in QStash; the one mark and the one repair (`settle`, the
+                  sweep's `repair_changes`) for a schedule that may disagree with the database,
+                  whether a change or the cost guard's pause left it; next fire times; which
+                  tick a delivery is
 - `tool_context`  the ToolContext a claimed step's tool sees
 - `references`    Jinja references to earlier outputs, rendered in a sandbox
 - `bounded`       a render in a forked child under CPU, memory and wall-time limits

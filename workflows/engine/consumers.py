@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from extensions import db
 from models import Approval, ApprovalStatus, Workflow
 from workflows.encoding import b64decode, loads_strict
-from workflows.engine import cost_guard, outbox, publishing, runs, schedules, sending
+from workflows.engine import outbox, publishing, runs, schedules, sending
 from workflows.engine.attempt import connection, unclaimed
 from workflows.engine.delivery import parse_message
 from workflows.engine.outcomes import fail
@@ -88,19 +88,18 @@ def handle_failure(services: Services, data: Any) -> Reply:
 
 
 def sweep(services: Services) -> dict[str, int]:
-    """Every minute: publish what a crash left unsent, repair schedule changes (and pause the schedules
-    the cost guard could not), send reminders, retry emails, prune old rows, refresh statistics."""
+    """Every minute: publish what a crash left unsent, bring QStash's schedules in line where a change
+    or a cost guard's pause left them marked, send reminders, retry emails, prune old rows, refresh
+    statistics."""
     sent, failing = publishing.flush_stale(services)
     repaired = schedules.repair_changes(services)
-    synced, unsynced = cost_guard.sync_schedules(services)
     reminded = _remind(services)
     mailed, unsent = sending.retry_due(services)
     pruned = publishing.prune_sent(services)
     accounts.prune_sessions(services.clock())
     _refresh_statistics()
     return {"published": sent, "publishFailures": failing, "schedulesRepaired": repaired,
-            "schedulesSynced": synced, "scheduleSyncFailures": unsynced, "reminders": reminded,
-            "emailsSent": mailed, "emailsUnsent": unsent, "pruned": pruned}
+            "reminders": reminded, "emailsSent": mailed, "emailsUnsent": unsent, "pruned": pruned}
 
 
 def _refresh_statistics() -> None:

@@ -8,14 +8,14 @@ cost would exceed the budget, `outcomes.pause_for_budget` gives the claim back u
 run becomes `paused_budget`, the workflow is paused as its owner's Pause would, and the owner
 gets one email. The month is the calendar month in the workflow's timezone.
 
-The workflow is paused in the database in that transaction; QStash's schedule is paused after
-the commit (never inside a transaction). If that call fails or the process dies first, the
-workflow's `schedule_out_of_sync` flag stays set and the minute sweep pauses the schedule
-(`sync_schedules`); meanwhile a tick finds the workflow paused and starts nothing.
+The workflow is paused in the database in that transaction and marked as a schedule change is
+(`schedules.PAUSE_MARK`); QStash's schedule is paused after the commit (`schedules.settle`, never
+inside a transaction). If that call fails or the process dies first, the mark stays and the
+minute sweep pauses the schedule (`schedules.repair_changes`); meanwhile a tick finds the workflow
+paused and starts nothing.
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Sequence
@@ -24,15 +24,13 @@ import sqlalchemy as sa
 
 from extensions import db
 from models import Run, RunStatus, RunStep, StepStatus, Workflow
-from workflows.engine import costs, outbox, publishing, runs
+from workflows.engine import costs, outbox, publishing, runs, schedules
 from workflows.engine.attempt import Attempt, connection
 from workflows.engine.costs import usd
-from workflows.errors import Conflict, Unavailable
+from workflows.errors import Conflict
 from workflows.ports import Services
 from workflows.tools import get_tool
 from workflows.tools.base import Tool
-
-log = logging.getLogger(__name__)
 
 _workflows, _steps = Workflow.__table__, RunStep.__table__
 _BUDGET = sa.select(_workflows.c.budget_usd, _workflows.c.timezone).where(
@@ -95,59 +93,26 @@ def _guard(services: Services, workflow_id: str, run_id: int, step_index: int, t
 
 _PAUSE_WORKFLOW = (
     sa.update(_workflows).where(_workflows.c.id == sa.bindparam("workflow_id"))
-    .values(paused=True, schedule_out_of_sync=_workflows.c.qstash_schedule_id.is_not(None))
-    .returning(_workflows.c.qstash_schedule_id)
+    .values(paused=True, schedule_changing_since=schedules.PAUSE_MARK)
+    .returning(_workflows.c.schedule_changing_since)
 )
 
 
-def pause_workflow(services: Services, guard: Guard, run_id: int, reason: str) -> bool:
+def pause_workflow(services: Services, guard: Guard, run_id: int, reason: str) -> datetime | None:
     """Pause the workflow in the caller's transaction and queue the owner's one email.
 
-    Returns whether QStash's schedule must be paused after the commit. The UPDATE also holds the
-    workflow's row, so two runs pausing at once queue their emails one after the other, and the
-    second finds the first's (the key: one email per workflow, month and budget).
+    Returns the mark to settle after the commit (`schedules.settle`), or None when there is
+    nothing for this pause to tell QStash (no schedule, already paused) or a schedule change in
+    flight left it to the sweep. The UPDATE also holds the workflow's row, so two runs pausing at
+    once queue their emails one after the other, and the second finds the first's (the key: one
+    email per workflow, month and budget).
     """
-    schedule_id = connection().execute(_PAUSE_WORKFLOW, {"workflow_id": guard.workflow_id}).scalar()
+    now = services.clock()
+    mark = connection().execute(_PAUSE_WORKFLOW, {"workflow_id": guard.workflow_id,
+                                                  **schedules.pause_marks(now)}).scalar()
     key = f"budget-{guard.workflow_id}-{guard.month_start:%Y-%m}-{guard.budget_usd:g}"
     outbox.queue_budget_paused(services, key, guard.workflow_id, run_id, reason)
-    return schedule_id is not None
-
-
-# --- QStash's schedule, brought in line after the commit -----------------------------------
-
-_OUT_OF_SYNC = sa.select(_workflows.c.paused, _workflows.c.qstash_schedule_id).where(
-    _workflows.c.id == sa.bindparam("workflow_id"), _workflows.c.schedule_out_of_sync)
-# Cleared only if `paused` is still what QStash was told: an owner's Pause or Resume in between
-# sets the flag again (workflows/authoring/editing.py), and the next sweep applies it.
-_IN_SYNC = sa.update(_workflows).where(
-    _workflows.c.id == sa.bindparam("workflow_id"), _workflows.c.paused == sa.bindparam("b_paused")).values(
-    schedule_out_of_sync=False)
-
-
-def sync_schedule(services: Services, workflow_id: str) -> bool:
-    """Pause (or resume) the workflow's QStash schedule as `paused` says; False if QStash failed."""
-    row = connection().execute(_OUT_OF_SYNC, {"workflow_id": workflow_id}).first()
-    db.session.rollback()  # no transaction open while QStash is called
-    if row is None:
-        return True
-    if row.qstash_schedule_id:
-        change = services.queue.pause_schedule if row.paused else services.queue.resume_schedule
-        try:
-            change(row.qstash_schedule_id)
-        except Unavailable as exc:
-            log.warning("schedule of workflow %s not synced, the sweep will retry: %s", workflow_id, exc)
-            return False
-    connection().execute(_IN_SYNC, {"workflow_id": workflow_id, "b_paused": row.paused})
-    db.session.commit()
-    return True
-
-
-def sync_schedules(services: Services, limit: int = 100) -> tuple[int, int]:
-    """The sweep's part: every schedule left out of sync. Returns (synced, still failing)."""
-    ids = list(db.session.scalars(sa.select(Workflow.id).where(Workflow.schedule_out_of_sync).limit(limit)))
-    db.session.rollback()
-    failed = sum(1 for workflow_id in ids if not sync_schedule(services, workflow_id))
-    return len(ids) - failed, failed
+    return mark if mark == now else None
 
 
 # --- resuming -------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from extensions import db
 from models import Approval, Asset, RunStatus, RunStep, StepStatus, UTCDateTime, owner_of_run
-from workflows.engine import conversation, cost_guard, outbox, publishing, runs
+from workflows.engine import conversation, cost_guard, outbox, publishing, runs, schedules
 from workflows.engine.attempt import Attempt, ClaimedStep, connection, owner_id
 from workflows.engine.replies import Reply, ok, retry_later
 from workflows.ports import Services
@@ -192,8 +192,8 @@ def pause_for_budget(services: Services, attempt: Attempt, guard: cost_guard.Gua
         connection().execute(_CANCELLED, {"step_id": attempt.step_id, "now": services.clock()})
         db.session.commit()
         return ok("run is no longer running")
-    schedule_to_pause = cost_guard.pause_workflow(services, guard, attempt.run_id, reason)
+    mark = cost_guard.pause_workflow(services, guard, attempt.run_id, reason)
     publishing.commit_and_flush(services)  # a publish that fails is the sweep's: the run is paused anyway
-    if schedule_to_pause:
-        cost_guard.sync_schedule(services, attempt.workflow_id)
+    if mark is not None:  # QStash's schedule paused after the commit; if it fails, by the sweep
+        schedules.settle(services, attempt.workflow_id, mark)
     return ok("paused_budget")

@@ -1,15 +1,21 @@
 """Workflow schedules in QStash: register, pause, delete, sync, repair; next fire times; ticks.
 
 QStash is called before the database is written and outside any transaction, so an
-unreachable QStash fails the request with 503 and leaves the database unchanged. A change is
-marked in the database first (`begin_change`); if the commit after QStash fails, the old state is
-pushed back, and whatever is left marked (a crash, or both failing) the sweep repairs from the
-database (`repair_changes`). So QStash and the database agree after any failure.
+unreachable QStash fails the request with 503 and leaves the database unchanged. Whatever may
+leave QStash disagreeing with the database marks the workflow first (`schedule_changing_since`):
+a change (PATCH, DELETE) commits its mark before calling QStash (`begin_change`), and the cost
+guard's pause marks it in the pausing transaction (`PAUSE_MARK`) and calls QStash after the
+commit. The commit that records a change clears its mark; `settle` is the one way QStash is
+brought back in line with the database, after the cost guard's commit and in the minute sweep
+for every mark left due (`repair_changes`). So QStash and the database agree after any failure
+(docs/architecture.md, *Schedules and the cron/DST rule*).
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -22,11 +28,13 @@ from workflows.engine import publishing
 from workflows.errors import Conflict, DomainError, Invalid, Refused
 from workflows.ports import Services
 
+log = logging.getLogger(__name__)
+
 SWEEP_SCHEDULE_ID = "stepwise-sweep"
 SWEEP_CRON = "* * * * *"
 # A tick delivered a little early (clock skew) still belongs to the minute it was meant for.
 TICK_TOLERANCE = timedelta(seconds=30)
-# A schedule change's mark older than this was left by a crash or a failed commit: repair it.
+# A mark older than this was left by a crash, a failed commit or a QStash that failed: repair it.
 CHANGE_LEASE = timedelta(seconds=60)
 
 
@@ -72,20 +80,50 @@ def push_state(services: Services, workflow_id: str, schedule: str | None, timez
     return sid
 
 
-def begin_change(services: Services, workflow_id: str) -> datetime:
-    """Mark (and commit) that the workflow's schedule is about to change in QStash; 409 while another change is."""
+class State(NamedTuple):
+    """What QStash must hold of a workflow's schedule, as the database says it."""
+
+    schedule: str | None
+    timezone: str
+    paused: bool
+    schedule_id: str | None
+
+
+_w = Workflow.__table__.c
+_mark = _w.schedule_changing_since
+
+
+def due(now: datetime) -> datetime:
+    """A mark the next sweep repairs: no one is still bringing QStash in line for it."""
+    return now - CHANGE_LEASE
+
+
+def begin_change(services: Services, workflow_id: str) -> tuple[datetime, State]:
+    """Mark (and commit) that the workflow's schedule is about to change in QStash; 409 while another change is.
+
+    Returns the mark and the state read under it: the change is made from that state, not from an
+    earlier read, since the cost guard may have paused the workflow in between.
+    """
     now = services.clock()
-    taken = db.session.execute(
-        sa.update(Workflow).where(
-            Workflow.id == workflow_id,
-            sa.or_(Workflow.schedule_changing_since.is_(None),
-                   Workflow.schedule_changing_since < now - CHANGE_LEASE),
-        ).values(schedule_changing_since=now)
-    ).rowcount
+    held = db.session.execute(
+        sa.update(Workflow).where(Workflow.id == workflow_id,
+                                  sa.or_(_mark.is_(None), _mark <= due(now)))
+        .values(schedule_changing_since=now)
+        .returning(Workflow.schedule, Workflow.timezone, Workflow.paused, Workflow.qstash_schedule_id)
+    ).first()
     db.session.commit()
-    if not taken:
+    if held is None:
         raise Conflict("another change to this workflow's schedule is in progress; try again in a minute")
-    return now
+    return now, State(*held)
+
+
+def finish_change(workflow_id: str, mark: datetime) -> None:
+    """In the transaction that records the change: clear our mark, or, if a pause replaced it
+    meanwhile (`PAUSE_MARK`), leave it due, so the sweep pushes the state both wrote together."""
+    db.session.execute(
+        sa.update(Workflow).where(Workflow.id == workflow_id)
+        .values(schedule_changing_since=sa.case((_mark == mark, None), else_=sa.literal(due(mark), _mark.type)))
+    )
 
 
 def abandon_change(workflow_id: str, mark: datetime) -> None:
@@ -93,36 +131,74 @@ def abandon_change(workflow_id: str, mark: datetime) -> None:
     try:
         db.session.rollback()
         db.session.execute(
-            sa.update(Workflow).where(Workflow.id == workflow_id, Workflow.schedule_changing_since == mark)
-            .values(schedule_changing_since=None)
+            sa.update(Workflow).where(Workflow.id == workflow_id, _mark == mark).values(schedule_changing_since=None)
         )
         db.session.commit()
     except Exception:  # the database is failing too: the mark stays and the sweep re-pushes its state
         db.session.rollback()
 
 
-def repair_changes(services: Services, older_than: timedelta = CHANGE_LEASE, limit: int = 100) -> int:
-    """The sweep's part: a change that crashed or failed between QStash and the commit leaves its
-    mark; push the database's state to QStash again and clear it. Returns how many were repaired."""
-    cutoff = services.clock() - older_than
+# A pause made in a transaction that must not wait for a schedule change (the cost guard's, inside a
+# step's commit) marks the workflow as well: with its own mark when no change is in flight (it
+# settles after its commit), with a due mark when one is (that change's commit then keeps it due, and
+# the sweep pushes what both wrote), and not at all when the workflow was paused already. SET
+# expressions read the row as it was before the UPDATE.
+PAUSE_MARK = sa.case(
+    (_w.paused | (_mark.is_(None) & _w.qstash_schedule_id.is_(None)), _mark),
+    (_mark.is_(None), sa.bindparam("mark_now", type_=_mark.type)),
+    else_=sa.bindparam("mark_due", type_=_mark.type),
+)
+
+
+def pause_marks(now: datetime) -> dict[str, datetime]:
+    """The bind parameters of `PAUSE_MARK`."""
+    return {"mark_now": now, "mark_due": due(now)}
+
+
+def settle(services: Services, workflow_id: str, mark: datetime) -> bool:
+    """Bring QStash in line with the database for a mark we hold, then clear it: the one way back.
+
+    Outside any transaction. False when the mark is not ours any more (its new holder settles it),
+    or QStash failed (then the mark is left due and the next sweep tries again).
+    """
+    row = db.session.execute(
+        sa.select(Workflow.schedule, Workflow.timezone, Workflow.paused)
+        .where(Workflow.id == workflow_id, _mark == mark)
+    ).first()
+    db.session.rollback()  # no transaction open while QStash is called
+    if row is None:
+        return False
+    try:
+        sid = push_state(services, workflow_id, row.schedule, row.timezone, row.paused)
+    except DomainError as exc:
+        log.warning("schedule of workflow %s not brought in line, the sweep will retry: %s", workflow_id, exc)
+        _remark(workflow_id, mark, due(services.clock()))
+        return False
+    cleared = _remark(workflow_id, mark, None, qstash_schedule_id=sid)
+    return bool(cleared)
+
+
+def _remark(workflow_id: str, mark: datetime, new: datetime | None, **values: object) -> int:
+    done = db.session.execute(
+        sa.update(Workflow).where(Workflow.id == workflow_id, _mark == mark)
+        .values(schedule_changing_since=new, **values)
+    ).rowcount
+    db.session.commit()
+    return done
+
+
+def repair_changes(services: Services, limit: int = 100) -> int:
+    """The sweep's part: every mark that is due (a crash, a failed commit, QStash failing, a pause
+    that met a change) is taken afresh, so no change starts meanwhile, and settled. Returns how many."""
+    now = services.clock()
     rows = db.session.execute(
-        sa.select(Workflow.id, Workflow.schedule, Workflow.timezone, Workflow.paused,
-                  Workflow.schedule_changing_since)
-        .where(Workflow.schedule_changing_since < cutoff).limit(limit)
+        sa.select(Workflow.id, _mark).where(_mark <= due(now)).limit(limit)
     ).all()
     db.session.commit()
     repaired = 0
-    for row in rows:
-        try:
-            sid = push_state(services, row.id, row.schedule, row.timezone, row.paused)
-        except DomainError:
-            continue  # QStash still failing: the next sweep tries again
-        repaired += db.session.execute(
-            sa.update(Workflow).where(Workflow.id == row.id,
-                                      Workflow.schedule_changing_since == row.schedule_changing_since)
-            .values(schedule_changing_since=None, qstash_schedule_id=sid)
-        ).rowcount
-        db.session.commit()
+    for workflow_id, seen in rows:
+        if _remark(workflow_id, seen, now):
+            repaired += settle(services, workflow_id, now)
     return repaired
 
 
