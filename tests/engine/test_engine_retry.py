@@ -50,7 +50,9 @@ def test_a_failed_run_is_retried_from_its_failed_step(stack, recorder):
 
     retried = stack.api("POST", f"/api/runs/{run_id}/retry")  # no body at all
     assert retried.status_code == 202, retried.text
-    assert retried.json()["status"] == "running" and retried.json()["error"] is None
+    # The reply is the run as it is once the retry's message is on its way: still running, or,
+    # on a fast machine, already failed again by the retried step itself.
+    assert retried.json()["id"] == run_id and retried.json()["status"] in ("running", "failed")
     assert stack.wait_run(run_id)["status"] == "failed"  # the hook still refuses: failed again
     assert _dedup_ids(stack, run_id)[-1] == f"wf-{workflow['id']}-run-{run_id}-step-1-retry-1"
 
