@@ -163,66 +163,66 @@ NEW_PASSWORD = {"password": "an-attackers-password"}
 
 CASES: dict[str, Case] = {
     # The approval link: GET shows, POST decides; the token is bound to one approval.
-    "approval tampered, shown": (lambda l: ("GET", tampered(l.approval_path(l.approval)), None), 404, NOT_VALID),
-    "approval tampered, decided": (lambda l: ("POST", tampered(l.approval_path(l.approval)), DECIDE), 404, NOT_VALID),
-    "approval re-pointed at another user's approval": (lambda l: ("POST", A + repointed(
-        token(l.approval_path(l.approval)), token(l.approval_path(l.bobs_approval))), DECIDE), 404, NOT_VALID),
-    "approval signed with another key": (lambda l: ("POST", A + l.signed(signed_links.APPROVAL, {"a": l.approval},
+    "approval tampered, shown": (lambda k: ("GET", tampered(k.approval_path(k.approval)), None), 404, NOT_VALID),
+    "approval tampered, decided": (lambda k: ("POST", tampered(k.approval_path(k.approval)), DECIDE), 404, NOT_VALID),
+    "approval re-pointed at another user's approval": (lambda k: ("POST", A + repointed(
+        token(k.approval_path(k.approval)), token(k.approval_path(k.bobs_approval))), DECIDE), 404, NOT_VALID),
+    "approval signed with another key": (lambda k: ("POST", A + k.signed(signed_links.APPROVAL, {"a": k.approval},
                                                                          key="another-deployment"), DECIDE), 404, NOT_VALID),
-    "a reset token as an approval link": (lambda l: ("POST", A + token(l.reset_path(l.ada)), DECIDE), 404, NOT_VALID),
-    "approval that does not exist": (lambda l: ("POST", A + l.signed(signed_links.APPROVAL, {"a": 2**31 - 1}), DECIDE),
+    "a reset token as an approval link": (lambda k: ("POST", A + token(k.reset_path(k.ada)), DECIDE), 404, NOT_VALID),
+    "approval that does not exist": (lambda k: ("POST", A + k.signed(signed_links.APPROVAL, {"a": 2**31 - 1}), DECIDE),
                                      404, "no longer exists"),
-    "approval id of the wrong type": (lambda l: ("POST", A + l.signed(signed_links.APPROVAL, {"a": [l.approval]}),
+    "approval id of the wrong type": (lambda k: ("POST", A + k.signed(signed_links.APPROVAL, {"a": [k.approval]}),
                                                  DECIDE), 404, "no longer exists"),
-    "approval token not a dict": (lambda l: ("GET", A + signed_links.URLSafeTimedSerializer(
-        l.app.config["SECRET_KEY"], salt=signed_links.APPROVAL).dumps([1]), None), 404, NOT_VALID),
-    "approval token of garbage": (lambda l: ("POST", A + "x" * 5000, DECIDE), 404, NOT_VALID),
-    "approval reused, shown": (lambda l: ("GET", _decided_first(l), None), 200, "Already decided"),
-    "approval reused, decided again": (lambda l: ("POST", _decided_first(l), {"decision": "reject"}), 409,
+    "approval token not a dict": (lambda k: ("GET", A + signed_links.URLSafeTimedSerializer(
+        k.app.config["SECRET_KEY"], salt=signed_links.APPROVAL).dumps([1]), None), 404, NOT_VALID),
+    "approval token of garbage": (lambda k: ("POST", A + "x" * 5000, DECIDE), 404, NOT_VALID),
+    "approval reused, shown": (lambda k: ("GET", _decided_first(k), None), 200, "Already decided"),
+    "approval reused, decided again": (lambda k: ("POST", _decided_first(k), {"decision": "reject"}), 409,
                                        "already approved by ada@example.com"),
-    "approval expired, shown": (lambda l: ("GET", _expired(l), None), 200, ">Expired</span>"),
-    "approval expired, decided": (lambda l: ("POST", _expired(l), DECIDE), 409, "expired"),
-    "approval cancelled, decided": (lambda l: ("POST", _cancelled(l), DECIDE), 409, "cancelled"),
-    "approval decided with a made-up decision": (lambda l: ("POST", l.approval_path(l.approval), {"decision": "x"}),
+    "approval expired, shown": (lambda k: ("GET", _expired(k), None), 200, ">Expired</span>"),
+    "approval expired, decided": (lambda k: ("POST", _expired(k), DECIDE), 409, "expired"),
+    "approval cancelled, decided": (lambda k: ("POST", _cancelled(k), DECIDE), 409, "cancelled"),
+    "approval decided with a made-up decision": (lambda k: ("POST", k.approval_path(k.approval), {"decision": "x"}),
                                                  422, "decision"),
     # The password-reset link: bound to one user and to the password it may replace.
-    "reset tampered, shown": (lambda l: ("GET", tampered(l.reset_path(l.ada)), None), 404, NOT_VALID),
-    "reset tampered, used": (lambda l: ("POST", tampered(l.reset_path(l.ada)), NEW_PASSWORD), 404, NOT_VALID),
-    "reset re-pointed at another user": (lambda l: ("POST", R + repointed(
-        token(l.reset_path(l.ada)), token(l.reset_path(l.bob))), NEW_PASSWORD), 404, NOT_VALID),
-    "reset signed with another key": (lambda l: ("POST", R + l.signed(signed_links.PASSWORD_RESET, {"u": l.ada, "p": "x"},
+    "reset tampered, shown": (lambda k: ("GET", tampered(k.reset_path(k.ada)), None), 404, NOT_VALID),
+    "reset tampered, used": (lambda k: ("POST", tampered(k.reset_path(k.ada)), NEW_PASSWORD), 404, NOT_VALID),
+    "reset re-pointed at another user": (lambda k: ("POST", R + repointed(
+        token(k.reset_path(k.ada)), token(k.reset_path(k.bob))), NEW_PASSWORD), 404, NOT_VALID),
+    "reset signed with another key": (lambda k: ("POST", R + k.signed(signed_links.PASSWORD_RESET, {"u": k.ada, "p": "x"},
                                                                       key="another-deployment"), NEW_PASSWORD), 404, NOT_VALID),
-    "an approval token as a reset link": (lambda l: ("POST", R + token(l.approval_path(l.approval)), NEW_PASSWORD),
+    "an approval token as a reset link": (lambda k: ("POST", R + token(k.approval_path(k.approval)), NEW_PASSWORD),
                                           404, NOT_VALID),
-    "reset for a user that does not exist": (lambda l: ("POST", R + l.signed(signed_links.PASSWORD_RESET,
+    "reset for a user that does not exist": (lambda k: ("POST", R + k.signed(signed_links.PASSWORD_RESET,
                                                                              {"u": 2**31 - 1, "p": "x"}), NEW_PASSWORD),
                                              404, NOT_VALID),
-    "reset for a user id of the wrong type": (lambda l: ("GET", R + l.signed(signed_links.PASSWORD_RESET,
-                                                                             {"u": str(l.ada)}), None), 404, NOT_VALID),
-    "reset forged for the current password": (lambda l: ("POST", R + l.signed(signed_links.PASSWORD_RESET,
-                                                                              {"u": l.ada, "p": "guess"}), NEW_PASSWORD),
+    "reset for a user id of the wrong type": (lambda k: ("GET", R + k.signed(signed_links.PASSWORD_RESET,
+                                                                             {"u": str(k.ada)}), None), 404, NOT_VALID),
+    "reset forged for the current password": (lambda k: ("POST", R + k.signed(signed_links.PASSWORD_RESET,
+                                                                              {"u": k.ada, "p": "guess"}), NEW_PASSWORD),
                                               410, ALREADY_USED),
-    "reset reused, shown": (lambda l: ("GET", _reset_used(l), None), 410, ALREADY_USED),
-    "reset reused, used again": (lambda l: ("POST", _reset_used(l), NEW_PASSWORD), 410, ALREADY_USED),
-    "reset after the password changed otherwise": (lambda l: ("POST", _reset_after_password_change(l), NEW_PASSWORD),
+    "reset reused, shown": (lambda k: ("GET", _reset_used(k), None), 410, ALREADY_USED),
+    "reset reused, used again": (lambda k: ("POST", _reset_used(k), NEW_PASSWORD), 410, ALREADY_USED),
+    "reset after the password changed otherwise": (lambda k: ("POST", _reset_after_password_change(k), NEW_PASSWORD),
                                                    410, ALREADY_USED),
     # The verification link of a new notification address: bound to a user and the address.
-    "verify tampered": (lambda l: ("GET", tampered(l.verify_path(l.ada)), None), 404, NOT_VALID),
-    "verify re-pointed at another user": (lambda l: ("GET", V + repointed(
-        token(l.verify_path(l.ada)), token(l.verify_path(l.bob, "bobs@example.com"))), None), 404, NOT_VALID),
-    "verify signed with another key": (lambda l: ("GET", V + l.signed(signed_links.VERIFY_EMAIL, {"u": l.ada, "e": "x@example.com"},
+    "verify tampered": (lambda k: ("GET", tampered(k.verify_path(k.ada)), None), 404, NOT_VALID),
+    "verify re-pointed at another user": (lambda k: ("GET", V + repointed(
+        token(k.verify_path(k.ada)), token(k.verify_path(k.bob, "bobs@example.com"))), None), 404, NOT_VALID),
+    "verify signed with another key": (lambda k: ("GET", V + k.signed(signed_links.VERIFY_EMAIL, {"u": k.ada, "e": "x@example.com"},
                                                                       key="another-deployment"), None), 404, NOT_VALID),
-    "a reset token as a verify link": (lambda l: ("GET", V + token(l.reset_path(l.ada)), None), 404, NOT_VALID),
-    "verify for an address never asked for": (lambda l: ("GET", V + l.signed(
-        signed_links.VERIFY_EMAIL, {"u": l.ada, "e": "attacker@example.com"}), None), 404, "already used or replaced"),
-    "verify reused": (lambda l: ("GET", _verify_used(l), None), 404, "already used or replaced"),
-    "verify replaced by a newer link": (lambda l: ("GET", _verify_replaced(l), None), 404, "already used or replaced"),
+    "a reset token as a verify link": (lambda k: ("GET", V + token(k.reset_path(k.ada)), None), 404, NOT_VALID),
+    "verify for an address never asked for": (lambda k: ("GET", V + k.signed(
+        signed_links.VERIFY_EMAIL, {"u": k.ada, "e": "attacker@example.com"}), None), 404, "already used or replaced"),
+    "verify reused": (lambda k: ("GET", _verify_used(k), None), 404, "already used or replaced"),
+    "verify replaced by a newer link": (lambda k: ("GET", _verify_replaced(k), None), 404, "already used or replaced"),
 }
 
 EXPIRING = {  # genuine links opened after their lifetime
-    "reset expired, shown": (lambda l: ("GET", l.reset_path(l.ada), None), profile.RESET_MAX_AGE, 410, "expired"),
-    "reset expired, used": (lambda l: ("POST", l.reset_path(l.ada), NEW_PASSWORD), profile.RESET_MAX_AGE, 410, "expired"),
-    "verify expired": (lambda l: ("GET", l.verify_path(l.ada), None), profile.VERIFY_MAX_AGE, 410, "expired"),
+    "reset expired, shown": (lambda k: ("GET", k.reset_path(k.ada), None), profile.RESET_MAX_AGE, 410, "expired"),
+    "reset expired, used": (lambda k: ("POST", k.reset_path(k.ada), NEW_PASSWORD), profile.RESET_MAX_AGE, 410, "expired"),
+    "verify expired": (lambda k: ("GET", k.verify_path(k.ada), None), profile.VERIFY_MAX_AGE, 410, "expired"),
 }
 
 
