@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from extensions import db
-from models import LoginAttempt, Outbox, RunStep, StepStatus, User
+from models import Approval, LoginAttempt, Outbox, Run, RunStep, StepStatus, User
 from tests.conftest import add_user, bearer, csrf_from
 from tests.security.fixtures import pending_approval
 from tests.support.dashboard import add_run
@@ -74,8 +74,6 @@ class World:
         return pending_approval(self.app, o["workflow"])
 
     def build_run(self, o: Objects) -> int:
-        from models import Approval
-
         return db.session.get(Approval, o["approval"]).run_id
 
     def build_failed_run(self, o: Objects) -> int:
@@ -89,8 +87,6 @@ class World:
 
     def build_dlq(self, o: Objects) -> str:
         """A DLQ entry: the failed run's step message, which QStash gave up on."""
-        from models import Run
-
         run = db.session.get(Run, o["failed_run"])
         body = {"workflowId": run.workflow_id, "runId": run.id, "conversationId": run.conversation_id, "stepIndex": 0}
         return self.queue.kill(OutgoingMessage(url=self.services.url(STEP_PATH), body=body, label=step_label(run.workflow_id),

@@ -10,10 +10,10 @@ answer 200 with the form and its errors).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -22,6 +22,7 @@ from models import Approval
 from tests.conftest import TEST_SECRET
 from tests.reliability.figures import record, slowest
 from tests.security.conftest import table_rows
+from tests.security.fixtures import pending_approval
 from tests.security.matrix import PASSWORD, World, build_world
 from tests.security.strategies import FUZZ, cron, strings, timezones
 from workflows.engine import outbox
@@ -100,62 +101,66 @@ def submit(world: World, method: str, path: str, data: dict[str, str] | None = N
     return response
 
 
+@dataclass
+class Forms:
+    """The owner, logged in, with a workflow of theirs; another user's workflow that must never show."""
+
+    world: World
+    mine: str
+    others: str
+
+
 @pytest.fixture
-def world(app) -> World:  # type: ignore[no-untyped-def]
-    """The owner logged in (their workflow made), and another user's workflow that must never show."""
+def forms(app) -> Forms:  # type: ignore[no-untyped-def]
     world = build_world(app)
     client, headers = world.clients["other token"]
-    assert client.post("/api/workflows", headers=headers, json={"goal": CANARY, "steps": [
-        {"toolName": "compose", "toolInput": {"template": "x"}}]}).status_code == 201
-    with app.app_context():
-        from models import Workflow
-        world.other_workflow = db.session.scalar(sa.select(Workflow.id).where(Workflow.goal == CANARY))  # type: ignore[attr-defined]
-    world.mine = world.objects()["workflow"]  # type: ignore[attr-defined]
-    return world
+    others = client.post("/api/workflows", headers=headers, json={"goal": CANARY, "steps": [
+        {"toolName": "compose", "toolInput": {"template": "x"}}]}).get_json()["id"]
+    return Forms(world, world.objects()["workflow"], others)
 
 
 @pytest.mark.timeout(900)
-def test_fuzz_the_workflow_form(world):
+def test_fuzz_the_workflow_form(forms):
     """Create and Edit: saved when valid (302), else every problem beside its field and nothing stored."""
-    form = workflow_form(["compose", *sorted(REGISTRY), "", "nope"], [world.mine, world.other_workflow])
+    form = workflow_form(["compose", *sorted(REGISTRY), "", "nope"], [forms.mine, forms.others])
 
     @FUZZ
     @given(data=form, edit=st.booleans())
     def run(data: dict[str, str], edit: bool) -> None:
-        path = f"/workflows/{world.mine}/edit" if edit else "/workflows/new"
-        response = submit(world, "POST", path, data)
+        path = f"/workflows/{forms.mine}/edit" if edit else "/workflows/new"
+        response = submit(forms.world, "POST", path, data)
         assert response.status_code in (302, 400, 422), response.status_code
 
     run()
 
 
 @pytest.mark.timeout(900)
-def test_fuzz_the_form_fragments(world):
+def test_fuzz_the_form_fragments(forms):
     """Add/remove/move a step, Plan with AI (no model here) and the schedule described live: they
     store nothing, whatever they are sent, with or without htmx."""
-    form = workflow_form(["compose", *sorted(REGISTRY), "", "nope"], [world.mine, world.other_workflow])
+    form = workflow_form(["compose", *sorted(REGISTRY), "", "nope"], [forms.mine, forms.others])
 
     @FUZZ
     @given(data=form, path=st.sampled_from(["/workflows/form/steps", "/workflows/form/plan", "/workflows/schedule"]),
            htmx=st.booleans())
     def run(data: dict[str, str], path: str, htmx: bool) -> None:
         method = "GET" if path == "/workflows/schedule" else "POST"
-        submit(world, method, path, data, htmx=htmx, stores_nothing=True)
+        submit(forms.world, method, path, data, htmx=htmx, stores_nothing=True)
 
     run()
 
 
 @pytest.mark.stack  # a template that computes renders in a forked child (workflows/engine/bounded.py)
 @pytest.mark.timeout(900)
-def test_fuzz_test_step(world):
+def test_fuzz_test_step(forms):
     """Test step runs the step now and stores nothing. Only tools that reach no network are
     drawn: a fuzzed URL must never leave this machine."""
-    form = workflow_form(["compose", "write", "nope", ""], [world.mine, world.other_workflow])
+    form = workflow_form(["compose", "write", "nope", ""], [forms.mine, forms.others])
 
     @FUZZ
     @given(data=form, index=st.sampled_from([0, 1, 3, 12, 2**40]), htmx=st.booleans())
     def run(data: dict[str, str], index: int, htmx: bool) -> None:
-        submit(world, "POST", f"/workflows/form/steps/{index}/test", data, htmx=htmx, stores_nothing=True)
+        submit(forms.world, "POST", f"/workflows/form/steps/{index}/test", data, htmx=htmx, stores_nothing=True)
 
     run()
 
@@ -173,7 +178,7 @@ SETTINGS = {
 
 
 @pytest.mark.timeout(900)
-def test_fuzz_the_settings_forms(world):
+def test_fuzz_the_settings_forms(forms):
     forms = st.sampled_from(sorted(SETTINGS)).flatmap(
         lambda path: st.tuples(st.just(path), st.fixed_dictionaries({}, optional=SETTINGS[path])))
 
@@ -181,7 +186,7 @@ def test_fuzz_the_settings_forms(world):
     @given(form=forms, htmx=st.booleans())
     def run(form: tuple[str, dict[str, str]], htmx: bool) -> None:
         path, data = form
-        submit(world, "POST", path, data, htmx=htmx)
+        submit(forms.world, "POST", path, data, htmx=htmx)
 
     run()
 
@@ -195,22 +200,20 @@ def _decision_fields():  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.timeout(900)
-def test_fuzz_the_approval_decision_forms(world):
+def test_fuzz_the_approval_decision_forms(forms):
     """Inline (/approvals/<id>/decision) and by the emailed link (/approvals/<token>), each on a
     fresh pending approval of a send_email step: decided once when valid, else nothing changes."""
     @FUZZ
     @given(data=_decision_fields(), by_link=st.booleans())
     def run(data: dict[str, str], by_link: bool) -> None:
-        from tests.security.fixtures import pending_approval
-
-        approval_id = pending_approval(world.app, world.mine)
+        approval_id = pending_approval(forms.world.app, forms.mine)
         if by_link:
-            with world.app.app_context():
-                path = "/approvals/" + outbox.approval_link(world.services, approval_id).rsplit("/", 1)[1]
+            with forms.world.app.app_context():
+                path = "/approvals/" + outbox.approval_link(forms.world.services, approval_id).rsplit("/", 1)[1]
         else:
             path = f"/approvals/{approval_id}/decision"
-        response = submit(world, "POST", path, data)
-        with world.app.app_context():
+        response = submit(forms.world, "POST", path, data)
+        with forms.world.app.app_context():
             status = db.session.get(Approval, approval_id).status.value
         assert (status == "pending") == (response.status_code >= 400 or REJECTED in response.get_data(as_text=True)), (
             data, response.status_code, status)
