@@ -179,11 +179,11 @@ SETTINGS = {
 
 @pytest.mark.timeout(900)
 def test_fuzz_the_settings_forms(forms):
-    forms = st.sampled_from(sorted(SETTINGS)).flatmap(
+    posted = st.sampled_from(sorted(SETTINGS)).flatmap(
         lambda path: st.tuples(st.just(path), st.fixed_dictionaries({}, optional=SETTINGS[path])))
 
     @FUZZ
-    @given(form=forms, htmx=st.booleans())
+    @given(form=posted, htmx=st.booleans())
     def run(form: tuple[str, dict[str, str]], htmx: bool) -> None:
         path, data = form
         submit(forms.world, "POST", path, data, htmx=htmx)
