@@ -5,6 +5,7 @@ import ctypes
 from typing import Any, Mapping
 
 from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
 from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException
@@ -193,6 +194,11 @@ def _register_error_handlers(app: Flask) -> None:
         if exc.code == 413:
             message = f"request body too large (limit {MAX_REQUEST_BYTES // 1024} KiB)"
         return _error(exc.code, exc.name, message)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_refused(exc: CSRFError):  # type: ignore[no-untyped-def]
+        # Checked before the view: nothing was done. Say so, and what to do about it.
+        return _error(400, "Bad request", f"{exc.description} Nothing was changed: reload the page and try again.")
 
     @app.errorhandler(OperationalError)
     def _database_unavailable(exc: OperationalError):  # type: ignore[no-untyped-def]

@@ -1,7 +1,7 @@
 """Emails end to end through a real SMTP server (aiosmtpd on loopback): the approval request and
 its link (GET changes nothing, POST decides once, expiry), the reminder, run failed and run
-completed, retries after the SMTP server was down (sent once it is back, never twice), and the
-password reset."""
+completed, and the password reset. Mail while the SMTP server is down (sent once it is back,
+never twice) is a fault of its own: tests/reliability/test_smtp_outage.py."""
 from __future__ import annotations
 
 import re
@@ -16,8 +16,6 @@ from models import Approval, Outbox, OutboxStatus, User
 from tests.conftest import CSRF_INPUT
 from tests.engine.conftest import compose, http_step
 from tests.support.mail import SmtpServer, body
-from tests.support.waiting import eventually
-from workflows.engine.sending import backoff
 
 HOOK = "/hook"
 
@@ -133,29 +131,6 @@ def test_reminder_when_a_quarter_of_the_lifetime_is_left(mail_stack, smtp, recor
     assert "request changes" in body(request)
     assert stack.deliver("/api/maintenance/sweep", {}).json()["reminders"] == 0  # once
     assert len(smtp.messages) == 2
-
-
-def test_mail_written_while_the_smtp_server_is_down_goes_out_once_it_is_back(mail_stack, smtp, recorder):
-    stack = mail_stack
-    smtp.stop()
-    run_id = stack.run_now(_approval_workflow(stack, recorder)["id"])
-    approval = stack.wait_approval(run_id)
-    key = f"approval-{approval['id']}-request"
-    # The approval is visible once committed; the send after that commit may still be trying.
-    eventually(lambda: _errors(stack), until=lambda errors: errors != [None], what="the first send to fail")
-    assert _outbox(stack) == [(key, "queued", 1)]
-    with stack.db():
-        assert "unreachable" in db.session.scalar(sa.select(Outbox.error))
-    smtp.start()
-    assert stack.deliver("/api/maintenance/sweep", {}).json()["emailsSent"] == 0  # backoff not over
-    stack.clock.advance(seconds=backoff(1).total_seconds() + 1)
-    assert stack.deliver("/api/maintenance/sweep", {}).json()["emailsSent"] == 1
-    (message,) = smtp.wait_for(1)
-    assert message["Subject"].startswith("Approval needed")
-    assert _outbox(stack) == [(key, "sent", 2)]
-    stack.clock.advance(minutes=30)
-    assert stack.deliver("/api/maintenance/sweep", {}).json()["emailsSent"] == 0
-    assert len(smtp.messages) == 1  # never twice
 
 
 def test_run_failed_email_links_to_the_run(mail_stack, smtp, recorder):

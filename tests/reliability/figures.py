@@ -16,8 +16,9 @@ _printed = False
 _maxima: dict[str, float] = {}
 
 ORDER = ("faults injected", "faults survived", "runs under load", "steps under load",
-         "duplicate side effects", "lost messages", "stuck steps", "fuzz cases", "500s seen",
-         "rows written by rejected requests", "leaks", "signature cases", "SSRF cases")
+         "duplicate side effects", "lost messages", "stuck steps", "fuzz cases", "form fuzz cases", "500s seen",
+         "rows written by rejected requests", "leaks", "access matrix cells", "CSRF cases", "token cases",
+         "session cases", "signature cases", "SSRF cases")
 
 
 def record(name: str, count: int = 1) -> None:

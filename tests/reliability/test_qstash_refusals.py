@@ -95,3 +95,46 @@ def test_a_wrong_token_at_the_real_qstash_dev_is_our_fault(migrated, qstash):
     assert response.status_code == 500
     assert "HTTP 401" in response.get_json()["error"]
     record("faults survived")
+
+
+PUBLISH_STEP = f"/v2/publish/{BASE}/api/workflows/step"
+
+
+def _deliver_step(app, body: dict):  # type: ignore[no-untyped-def]
+    """Step 0's message, delivered as QStash would (signed for BASE)."""
+    import json
+
+    from tests.support.signing import sign
+
+    raw = json.dumps(body)
+    return app.test_client().post("/api/workflows/step", data=raw, headers={
+        "Upstash-Signature": sign(raw, BASE + "/api/workflows/step"), "Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize("fault", ["refused", "unreachable"])
+def test_a_step_whose_next_publish_fails_says_what_happened(app_on, fake_qstash, fault):
+    """The step completed; its next message did not reach QStash. The 503 that asks for a
+    redelivery says why: refused (HTTP 400, in QStash's words) is never called unreachable."""
+    fake_qstash.respond(PUBLISH_STEP, status=400, body='{"error":"destination not allowed"}')
+    app, token = app_on(fake_qstash.url if fault == "refused" else f"http://127.0.0.1:{free_port()}")
+    client = app.test_client()
+    workflow = client.post("/api/workflows", headers=bearer(token), json={
+        "goal": "g", "steps": [{"toolName": "compose", "toolInput": {"template": "one"}},
+                               {"toolName": "compose", "toolInput": {"template": "two"}}]}).get_json()
+    run_id = client.post(f"/api/workflows/{workflow['id']}/runs", headers=bearer(token)).get_json()["runId"]
+    run = client.get(f"/api/runs/{run_id}", headers=bearer(token)).get_json()
+    message = {"workflowId": workflow["id"], "runId": run_id, "conversationId": run["conversationId"], "stepIndex": 0}
+    record("faults injected")
+    for delivery in ("first", "redelivery"):  # the redelivery publishes again, and says so again
+        answer = _deliver_step(app, message)
+        error = answer.get_json()["error"]
+        assert answer.status_code == 503 and answer.headers["Retry-After"] == "5", (delivery, error)
+        assert error.startswith("step completed, but the message after it was not published: "), error
+        if fault == "refused":
+            assert "refused to publish (HTTP 400: " in error and "destination not allowed" in error, error
+            assert "unreachable" not in error, error
+        else:
+            assert "is unreachable (publish)" in error and "refused to publish" not in error, error
+    steps = client.get(f"/api/runs/{run_id}", headers=bearer(token)).get_json()["steps"]
+    assert [s["status"] for s in steps] == ["completed", "pending"]  # nothing lost, nothing run twice
+    record("faults survived")

@@ -35,3 +35,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: igno
 
     figures.terminal_summary(terminalreporter)
 
+
+
+def table_rows(app: Any) -> dict[str, list[tuple]]:
+    """Every row of every table, in primary-key order: "nothing changed" means this is equal."""
+    with app.app_context():
+        rows = {t.name: [tuple(r) for r in db.session.execute(sa.select(t).order_by(*t.primary_key.columns))]
+                for t in db.metadata.sorted_tables}
+        db.session.rollback()
+    return rows

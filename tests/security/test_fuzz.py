@@ -7,29 +7,17 @@ import time
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.conftest import TEST_SECRET, bearer
 from tests.engine.conftest import sign
 from tests.engine.test_engine_claims import FakeQueue
 from tests.reliability.figures import record, slowest
-from tests.reliability.scale import scaled
 from tests.security.conftest import row_counts
+from tests.security.strategies import FUZZ, cron, json_values, strings, timezones
 from workflows.tools import REGISTRY
 
-EXAMPLES = scaled(60, 1000)
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
-                suppress_health_check=list(HealthCheck))
-
-scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-           | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=30))
-json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=15)
-template_bits = st.sampled_from([
-    "{{ steps[0].output }}", "{{ steps[5].output }}", "{{ x }}", "{% for i in range(3) %}{{ i }}{% endfor %}",
-    "{{ ''.__class__ }}", "{{ 7 * 7 }}", "{% if %}", "{{ steps[i] }}", "plain", "{{ now }}", "{{ run.id }}"])
-strings = st.text(max_size=40) | template_bits | st.builds(lambda a, b: a + b, st.text(max_size=10), template_bits)
 tool_input = st.dictionaries(st.sampled_from(["url", "template", "to", "subject", "body", "json", "text",
                                               "limit", "method", "instructions", "x"]),
                              strings | json_values, max_size=4)
@@ -37,12 +25,10 @@ step = st.fixed_dictionaries(
     {"toolName": st.sampled_from(sorted(REGISTRY) + ["nope", ""]) | json_values},
     optional={"toolInput": tool_input | json_values, "needsApproval": st.booleans() | json_values,
               "instruction": strings | json_values})
-cron = st.builds(" ".join, st.lists(st.sampled_from(["*", "0", "59", "*/5", "1-5", "30", "31", "2", "60", "-1",
-                                                     "L", "1,2", "MON", "*/0", "?"]), max_size=7))
 workflow = st.fixed_dictionaries(
     {"goal": strings | json_values},
     optional={"schedule": st.none() | cron | st.text(max_size=20), "overlap": st.sampled_from(["skip", "queue", "allow", "x"]),
-              "timezone": st.sampled_from(["UTC", "Europe/Berlin", "America", "", "../etc", "Mars/Base"]) | st.text(max_size=12),
+              "timezone": timezones,
               "steps": st.lists(step, max_size=4) | json_values, "paused": st.booleans() | json_values,
               "budgetUsd": json_values, "zz": json_values})
 decision = st.fixed_dictionaries(

@@ -20,7 +20,7 @@ from models import MAX_ID, RUN_FINISHED, Approval, ApprovalStatus, Run, RunStatu
 from workflows.engine import conversation, cost_guard, publishing, references, runs
 from workflows.engine.attempt import Attempt, ClaimedStep, Decision, connection, goal_and_outputs, latest_decision
 from workflows.engine.outcomes import complete, fail, mark_effect_started, pause_for_budget, propose, release
-from workflows.engine.replies import Reply, busy, non_retryable, ok, retry_later
+from workflows.engine.replies import Reply, busy, non_retryable, ok, unpublished
 from workflows.engine.tool_context import build_context
 from workflows.errors import RetryableToolError, ToolError
 from workflows.ports import Services
@@ -185,8 +185,9 @@ def _flush_completed(services: Services, run_id: int, step_index: int) -> Reply:
     """A redelivered completed step publishes whatever its completion left unsent."""
     ids = publishing.unsent_for_step(run_id, step_index)
     db.session.commit()
-    if ids and not publishing.flush(services, ids):
-        return retry_later("QStash unreachable", 5, status="completed")
+    problem = publishing.flush(services, ids) if ids else None
+    if problem is not None:
+        return unpublished("completed", problem)
     return ok("already completed")
 
 

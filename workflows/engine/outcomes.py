@@ -16,7 +16,7 @@ from extensions import db
 from models import Approval, Asset, RunStatus, RunStep, StepStatus, UTCDateTime, owner_of_run
 from workflows.engine import conversation, cost_guard, outbox, publishing, runs, schedules
 from workflows.engine.attempt import Attempt, ClaimedStep, connection, owner_id
-from workflows.engine.replies import Reply, ok, retry_later
+from workflows.engine.replies import Reply, ok, retry_later, unpublished
 from workflows.ports import Services
 from workflows.tools.base import ToolResult
 from workflows.usage import Usage
@@ -110,8 +110,9 @@ def complete(services: Services, attempt: Attempt, step: ClaimedStep, tool_input
 
 def _flushed(services: Services, status: str) -> Reply:
     """Commit and publish what this step queued; a failure asks QStash to redeliver, which publishes again."""
-    if not publishing.commit_and_flush(services):
-        return retry_later("QStash unreachable; will flush on redelivery", 5, status=status)
+    problem = publishing.commit_and_flush(services)
+    if problem is not None:
+        return unpublished(status, problem)
     return ok(status)
 
 

@@ -70,15 +70,19 @@ def _queue(services: Services, destination: str, body: dict[str, Any], dedup_id:
     return row_id
 
 
-def commit_and_flush(services: Services) -> bool:
-    """Commit the transaction, then publish the rows it queued and send the emails it queued;
-    False if QStash failed (an email that fails is retried by the sweep, never reported here)."""
+def commit_and_flush(services: Services) -> str | None:
+    """Commit the transaction, then publish the rows it queued and send the emails it queued.
+
+    Returns None when every message reached QStash, else what went wrong (QStash unreachable, or
+    refusing the publish, in its own words). An email that fails is retried by the sweep and
+    never reported here.
+    """
     queued = db.session.info.pop(_QUEUED, [])
     emails = sending.take_queued()
     db.session.commit()
-    published = _publish(services, queued)
+    problem = _publish(services, queued)
     sending.send(services, emails)
-    return published
+    return problem
 
 
 def step_dedup_id(workflow_id: str, run_id: int, step_index: int) -> str:
@@ -140,27 +144,29 @@ def _message(services: Services, destination: str, body: dict[str, Any], dedup_i
     )
 
 
-def _publish(services: Services, queued: list[tuple[int, OutgoingMessage]]) -> bool:
-    """Publish committed rows and record the outcome; True when every one reached QStash.
+def _publish(services: Services, queued: list[tuple[int, OutgoingMessage]]) -> str | None:
+    """Publish committed rows and record the outcome; None when every one reached QStash, else
+    the first failure as QStash's client reported it ("unreachable", "unavailable" or "refused").
 
     The caller has committed: no transaction is held open while QStash is called.
     """
-    ok = True
+    problem = None
     for row_id, message in queued:
         try:
             message_id = services.queue.publish(message)
         except (Unavailable, Refused) as exc:  # a refusal is logged by the client; the sweep retries both
-            ok = False
+            problem = problem or exc.message
             log.warning("publish of %s failed, the sweeper will retry: %s", message.dedup_id, exc)
             connection().execute(_FAILED, {"row_id": row_id, "error": str(exc)[:2000]})
         else:
             connection().execute(_SENT, {"row_id": row_id, "now": services.clock(), "b_message_id": message_id})
         db.session.commit()
-    return ok
+    return problem
 
 
-def flush(services: Services, ids: Iterable[int]) -> bool:
-    """Publish these committed rows if still unsent; True when every one of them reached QStash."""
+def flush(services: Services, ids: Iterable[int]) -> str | None:
+    """Publish these committed rows if still unsent; None when every one reached QStash, else
+    what went wrong."""
     queued = []
     for row_id in ids:
         row = connection().execute(_UNSENT, {"row_id": row_id}).first()
@@ -189,7 +195,7 @@ def flush_stale(services: Services, older_than: timedelta = timedelta(seconds=30
         .order_by(PendingPublish.id).limit(limit)
     ))
     db.session.commit()
-    failed = sum(1 for row_id in ids if not flush(services, [row_id]))
+    failed = sum(1 for row_id in ids if flush(services, [row_id]) is not None)
     return len(ids) - failed, failed
 
 

@@ -39,3 +39,10 @@ def retry_later(message: str, retry_after: float | None = None, **body: Any) -> 
 def busy(message: str, retry_after: float) -> Reply:
     """409 + Retry-After: another attempt holds the step; try again when its lease ends."""
     return Reply(409, {"error": message}, {"Retry-After": str(max(1, math.ceil(retry_after)))})
+
+
+def unpublished(status: str, problem: str) -> Reply:
+    """503: the step is `status`, but the message after it did not reach QStash (`problem` says
+    why: unreachable, unavailable or refused); the redelivery publishes it again, as does the sweep."""
+    return retry_later(f"step {status}, but the message after it was not published: {problem}; it is "
+                       "published again on redelivery or by the sweep", 5, status=status)

@@ -4,12 +4,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from functools import cache
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from extensions import db
-from models import ApiToken, LoginAttempt, User, UserSession, utcnow
+from models import PASSWORD_HASH, ApiToken, LoginAttempt, User, UserSession, utcnow
 from workflows import transactions
 from workflows.errors import Invalid
 
@@ -56,12 +58,28 @@ def authenticate(email: str, password: str, now: datetime | None = None) -> User
     address = (email or "").strip().lower()[:254]
     throttle(address, "login", now, field="password", what="failed attempts")
     user = db.session.scalar(sa.select(User).where(User.email == address))
-    if user is None or not user.check_password(password or ""):
+    if not _password_matches(user, password or ""):
         db.session.rollback()  # the attempt's row stays: it is this failure
         raise Invalid("Wrong email or password.", field="password")
     db.session.execute(sa.delete(LoginAttempt).where(LoginAttempt.email == address, LoginAttempt.kind == "login"))
     db.session.commit()
     return user
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash of a random password, made like every new password's (PASSWORD_HASH)."""
+    return generate_password_hash(secrets.token_urlsafe(16), PASSWORD_HASH)
+
+
+def _password_matches(user: User | None, password: str) -> bool:
+    """Check the password, hashing just as much when no account has the address: otherwise the
+    answer's time would tell who has an account (a wrong password costs a hash, an unknown
+    address nothing)."""
+    if user is None:
+        check_password_hash(_dummy_hash(), password)
+        return False
+    return user.check_password(password)
 
 
 def throttle(address: str, kind: str, now: datetime, field: str, what: str = "attempts") -> int:
