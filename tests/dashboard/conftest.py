@@ -15,10 +15,9 @@ import pytest
 from sqlalchemy import event
 
 from extensions import db
-from tests.conftest import csrf_from
+from tests.conftest import add_user, csrf_from
 from tests.support.mail import RecordingMailer
 from tests.support.memory_queue import MemoryQueue
-from workflows.integrations import accounts
 
 EMAIL = "ada@example.com"
 HTMX = HX = {"HX-Request": "true"}
@@ -41,18 +40,23 @@ def mailer(app) -> RecordingMailer:
     app.extensions["stepwise"].mailer = None
 
 
+# Accounts here are written with add_user's cheap hash and logged in through the real form:
+# the default scrypt costs 0.2 s a hash, twice a test, and registering has its own tests
+# (tests/app/test_auth.py, tests/browser/).
+
+
 @pytest.fixture
 def user(app, auth) -> int:
-    """Ada, registered and logged in through the forms; her id."""
-    auth.register(EMAIL)
+    """Ada, logged in through the login form; her id."""
     with app.app_context():
-        return accounts.user_by_email(EMAIL).id
+        user_id = add_user(EMAIL).id
+    auth.login(EMAIL)
+    return user_id
 
 
 @pytest.fixture
-def ada(auth, queue) -> str:
-    """Ada, registered and logged in through the forms; her email."""
-    auth.register(EMAIL, "correct-horse-1")
+def ada(user, queue) -> str:
+    """Ada, logged in through the login form; her email."""
     return EMAIL
 
 
@@ -60,7 +64,7 @@ def ada(auth, queue) -> str:
 def other_user(app) -> int:
     """Bob, who must never see Ada's things."""
     with app.app_context():
-        return accounts.create_user("bob@example.com", "correct-horse-1").id
+        return add_user("bob@example.com").id
 
 
 def csrf(client, path: str = "/settings") -> str:
