@@ -64,11 +64,16 @@ class MailError(Exception):
 
 
 class ToolError(Exception):
-    """A failure a retry cannot change (bad input, a 4xx from a third party): fails the step."""
+    """A failure a retry cannot change (bad input, a 4xx from a third party): fails the step.
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    `nothing_done`: an at-most-once tool is certain its effect did not happen (the request was
+    never sent, or the other side refused it), so a retry needs nobody to check first.
+    """
+
+    def __init__(self, message: str, field: str | None = None, nothing_done: bool = False) -> None:
         super().__init__(message)
         self.field = field  # the input field at fault, e.g. "toolInput.url", when there is one
+        self.nothing_done = nothing_done
 
 
 class RetryableToolError(Exception):

@@ -107,6 +107,25 @@ def test_a_linkedin_post_of_unknown_outcome_is_retried_only_once_checked(make_st
     assert len(standin.posts) == 1 and run["steps"][0]["attempts"] == 2
 
 
+def test_a_linkedin_post_linkedin_refused_is_retried_without_asking(make_stack, standin):
+    stack = make_stack(LINKEDIN_API_BASE=standin.api_base, LINKEDIN_AUTH_BASE=standin.auth_base)
+    with stack.db():
+        linkedin.save_credential(stack.user_id, standin.issue_token(), standin.member_id, None, "Ada",
+                                 stack.app.config["SECRET_KEY"])
+    standin.fail_posts(422, "Content is a duplicate")
+    workflow = stack.create_workflow(goal="Post", steps=[
+        {"toolName": "linkedin_post", "toolInput": {"text": "Hello, network"}, "needsApproval": False}])
+    run_id = stack.run_now(workflow["id"])
+    failed = stack.wait_run(run_id)
+    assert failed["status"] == "failed" and "LinkedIn refused the post (HTTP 422)" in failed["steps"][0]["error"]
+
+    retried = stack.api("POST", f"/api/runs/{run_id}/retry")  # no confirmedOutcome: nothing was posted
+    assert retried.status_code == 202, retried.text
+    run = stack.wait_run(run_id)
+    assert run["status"] == "completed", run
+    assert len(standin.posts) == 1 and run["steps"][0]["attempts"] == 2
+
+
 def _session(stack):
     """A test client of the served app, logged in as the stack's owner through the form."""
     client = stack.app.test_client()

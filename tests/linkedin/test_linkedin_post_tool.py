@@ -94,36 +94,38 @@ def test_linkedins_error_message_is_passed_through(standin, make_ctx, connected)
         tool.run({"text": "hello"}, make_ctx(credentials=connected))
     assert str(error.value) == ("LinkedIn refused the post (HTTP 401): The token used in the request has expired. "
                                 "Connect LinkedIn again on the Settings page.")
+    assert error.value.nothing_done  # a refusal posted nothing: a retry of the run asks no question
     assert standin.posts == []
 
 
 def test_a_4xx_on_the_body_is_a_step_failure_in_linkedins_words(standin, make_ctx, connected):
     wrong_member = {"linkedin": {**connected["linkedin"], "member_id": "someoneElse"}}
     with pytest.raises(ToolError, match=r"\(HTTP 403\): Member urn:li:person:782bbtaQ cannot post as "
-                                        r"urn:li:person:someoneElse$"):
+                                        r"urn:li:person:someoneElse$") as error:
         tool.run({"text": "hello"}, make_ctx(credentials=wrong_member))
+    assert error.value.nothing_done
     assert len(standin.received("/rest/posts")) == 1 and standin.posts == []
 
 
 def test_without_a_credential_nothing_is_sent(standin, make_ctx):
-    with pytest.raises(ToolError, match="^LinkedIn is not connected: connect it on the Settings page$"):
+    with pytest.raises(ToolError, match="^LinkedIn is not connected: connect it on the Settings page$") as error:
         tool.run({"text": "hello"}, make_ctx())
-    assert standin.requests == []
+    assert error.value.nothing_done and standin.requests == []
 
 
 def test_a_token_past_its_stored_expiry_is_not_sent(standin, make_ctx, connected):
     now = make_ctx().now
     expired = {"linkedin": {**connected["linkedin"], "expires_at": now - timedelta(minutes=1)}}
-    with pytest.raises(ToolError, match=f"The LinkedIn token expired on {now:%Y-%m-%d}. Connect LinkedIn again"):
+    with pytest.raises(ToolError, match=f"The LinkedIn token expired on {now:%Y-%m-%d}. Connect LinkedIn again") as error:
         tool.run({"text": "hello"}, make_ctx(credentials=expired))
-    assert standin.requests == []
+    assert error.value.nothing_done and standin.requests == []
 
 
 def test_an_unreadable_stored_credential_fails_with_its_message(standin, make_ctx):
     credentials = {"linkedin": {"error": "The saved LinkedIn connection can no longer be read"}}
-    with pytest.raises(ToolError, match="can no longer be read"):
+    with pytest.raises(ToolError, match="can no longer be read") as error:
         tool.run({"text": "hello"}, make_ctx(credentials=credentials))
-    assert standin.requests == []
+    assert error.value.nothing_done and standin.requests == []
 
 
 def test_a_5xx_fails_with_outcome_unknown_and_is_not_retried(standin, make_ctx, connected):
@@ -133,6 +135,7 @@ def test_a_5xx_fails_with_outcome_unknown_and_is_not_retried(standin, make_ctx, 
     assert str(error.value).startswith("Outcome unknown — check LinkedIn: LinkedIn answered HTTP 500: "
                                        "Internal Server Error.")
     assert "may or may not have been published" in str(error.value)
+    assert not error.value.nothing_done  # the post may exist: a retry must ask first
     assert len(standin.received("/rest/posts")) == 1
 
 
@@ -140,8 +143,9 @@ def test_a_timeout_after_sending_is_outcome_unknown_and_the_post_may_exist(stand
                                                                             monkeypatch):
     monkeypatch.setattr(module, "POST_TIMEOUT", 0.3)
     standin.post_delay = 1.0
-    with pytest.raises(ToolError, match="^Outcome unknown — check LinkedIn: the request failed after it was sent"):
+    with pytest.raises(ToolError, match="^Outcome unknown — check LinkedIn: the request failed after it was sent") as error:
         tool.run({"text": "hello"}, make_ctx(credentials=connected))
+    assert not error.value.nothing_done
     assert len(standin.posts) == 1  # LinkedIn did create it: a retry would have posted twice
 
 

@@ -295,7 +295,7 @@ def _run_tool(services: Services, attempt: Attempt, step: ClaimedStep, tool: Too
         # A tool raises this only when its effect certainly did not happen.
         return release(services, attempt, str(exc), exc.retry_after, effect_never_started=True)
     except ToolError as exc:
-        return fail(services, attempt, tool.name, str(exc))
+        return fail(services, attempt, tool.name, str(exc), effect_never_started=exc.nothing_done)
     except Exception as exc:  # a bug in a tool: retry, and leave a trace in the log
         log.exception("tool %s crashed on run %s step %s", tool.name, attempt.run_id, attempt.step_index)
         return release(services, attempt, f"internal error in {tool.name}: {exc}", None)

@@ -44,6 +44,7 @@ _CANCELLED = sa.update(_steps).where(_steps.c.id == sa.bindparam("step_id")).val
 _FAIL_VALUES = dict(status=StepStatus.FAILED, error=sa.bindparam("message", type_=sa.Text()), finished_at=_NOW,
                     **_RELEASED)
 _FAIL_OURS = sa.update(_steps).where(_OURS).values(**_FAIL_VALUES)
+_FAIL_OURS_UNSTARTED = _FAIL_OURS.values(effect_started_at=None)
 _FAIL_OPEN = sa.update(_steps).where(_OPEN).values(**_FAIL_VALUES)
 _RELEASE = sa.update(_steps).where(_OURS).values(
     status=StepStatus.PENDING, error=sa.bindparam("message", type_=sa.Text()), **_RELEASED, **_USAGE)
@@ -137,15 +138,18 @@ def propose(services: Services, attempt: Attempt, step: ClaimedStep, tool_input:
 
 
 def fail(services: Services, attempt: Attempt, tool_name: str, message: str,
-         call_messages: list[dict] | None = None) -> Reply:
+         call_messages: list[dict] | None = None, effect_never_started: bool = False) -> Reply:
     """A failure no retry can change: step and run `failed` now, later steps skipped, owner told.
 
     Without a claim token (the failure callback) only a pending or running step is failed.
+    `effect_never_started`: an at-most-once tool is certain nothing happened, so retrying the run
+    needs no one to check the destination first.
     """
     now = services.clock()
     params = {"message": message[:4000], "now": now}
     if attempt.token is not None:
-        if not _guarded(_FAIL_OURS, attempt, **params):
+        statement = _FAIL_OURS_UNSTARTED if effect_never_started else _FAIL_OURS
+        if not _guarded(statement, attempt, **params):
             return _claim_lost()
     elif not _guarded(_FAIL_OPEN, attempt, **params):
         db.session.rollback()

@@ -64,12 +64,12 @@ def run(tool_input: dict[str, Any], ctx: ToolContext) -> ToolResult:
     """Create the post once; the runner has committed `effect_started_at` before this call."""
     credential = ctx.credentials.get(linkedin.PROVIDER)
     if not credential:
-        raise ToolError(NOT_CONNECTED)
+        raise ToolError(NOT_CONNECTED, nothing_done=True)
     if credential.get("error"):  # stored but unreadable (see linkedin.step_credentials)
-        raise ToolError(credential["error"])
+        raise ToolError(credential["error"], nothing_done=True)
     expires_at = credential.get("expires_at")
     if isinstance(expires_at, datetime) and expires_at <= ctx.now:
-        raise ToolError(f"The LinkedIn token expired on {expires_at:%Y-%m-%d}. {RECONNECT}")
+        raise ToolError(f"The LinkedIn token expired on {expires_at:%Y-%m-%d}. {RECONNECT}", nothing_done=True)
     body = post_body(credential["member_id"], tool_input["text"], tool_input.get("link"),
                      tool_input.get("linkTitle"))
     response = _send(f"{ctx.linkedin_api_base}/rest/posts", credential["access_token"], body)
@@ -87,7 +87,8 @@ def _send(url: str, access_token: str, body: dict[str, Any]) -> httpx.Response:
     so when the connection was never made (refused, DNS, TLS: nothing was sent) and for 429
     (LinkedIn throttled the request without acting on it). After the request left, a timeout, a
     dropped connection or a 5xx leaves the outcome unknown — the post may exist — so the step
-    fails with a message that says so instead of risking a second, duplicate post.
+    fails with a message that says so instead of risking a second, duplicate post. A 4xx is a
+    refusal: nothing was posted (`nothing_done`), and retrying the run needs no check.
     """
     headers = {
         "Authorization": f"Bearer {access_token}",
@@ -115,7 +116,7 @@ def _send(url: str, access_token: str, body: dict[str, Any]) -> httpx.Response:
         raise ToolError(_unknown(f"LinkedIn answered HTTP {status}: {message}"))
     if status == 401:  # expired or revoked: only the member can fix it
         message = f"{message.rstrip('.')}. {RECONNECT}"
-    raise ToolError(f"LinkedIn refused the post (HTTP {status}): {message}")
+    raise ToolError(f"LinkedIn refused the post (HTTP {status}): {message}", nothing_done=True)
 
 
 def _unknown(what: str) -> str:
