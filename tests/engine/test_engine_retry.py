@@ -85,16 +85,23 @@ def test_retry_checks_its_body_and_the_runs_owner(stack, recorder):
     assert stack.run(run_id)["status"] == "failed"  # nothing changed
 
 
-def test_a_linkedin_post_of_unknown_outcome_is_retried_only_once_checked(make_stack, standin):
+def _failed_linkedin_run(make_stack, standin, status: int, message: str):
+    """A connected owner whose one-step LinkedIn run failed on LinkedIn's `status`: (stack, run)."""
     stack = make_stack(LINKEDIN_API_BASE=standin.api_base, LINKEDIN_AUTH_BASE=standin.auth_base)
     with stack.db():
         linkedin.save_credential(stack.user_id, standin.issue_token(), standin.member_id, None, "Ada",
                                  stack.app.config["SECRET_KEY"])
-    standin.fail_posts(500, "upstream timeout")
+    standin.fail_posts(status, message)
     workflow = stack.create_workflow(goal="Post", steps=[
         {"toolName": "linkedin_post", "toolInput": {"text": "Hello, network"}, "needsApproval": False}])
-    run_id = stack.run_now(workflow["id"])
-    assert stack.wait_run(run_id)["status"] == "failed"
+    run = stack.wait_run(stack.run_now(workflow["id"]))
+    assert run["status"] == "failed", run
+    return stack, run
+
+
+def test_a_linkedin_post_of_unknown_outcome_is_retried_only_once_checked(make_stack, standin):
+    stack, failed = _failed_linkedin_run(make_stack, standin, 500, "upstream timeout")
+    run_id = failed["id"]
 
     refused = stack.api("POST", f"/api/runs/{run_id}/retry")
     assert refused.status_code == 409 and refused.json()["field"] == "confirmedOutcome"
@@ -108,16 +115,9 @@ def test_a_linkedin_post_of_unknown_outcome_is_retried_only_once_checked(make_st
 
 
 def test_a_linkedin_post_linkedin_refused_is_retried_without_asking(make_stack, standin):
-    stack = make_stack(LINKEDIN_API_BASE=standin.api_base, LINKEDIN_AUTH_BASE=standin.auth_base)
-    with stack.db():
-        linkedin.save_credential(stack.user_id, standin.issue_token(), standin.member_id, None, "Ada",
-                                 stack.app.config["SECRET_KEY"])
-    standin.fail_posts(422, "Content is a duplicate")
-    workflow = stack.create_workflow(goal="Post", steps=[
-        {"toolName": "linkedin_post", "toolInput": {"text": "Hello, network"}, "needsApproval": False}])
-    run_id = stack.run_now(workflow["id"])
-    failed = stack.wait_run(run_id)
-    assert failed["status"] == "failed" and "LinkedIn refused the post (HTTP 422)" in failed["steps"][0]["error"]
+    stack, failed = _failed_linkedin_run(make_stack, standin, 422, "Content is a duplicate")
+    run_id = failed["id"]
+    assert "LinkedIn refused the post (HTTP 422)" in failed["steps"][0]["error"]
 
     retried = stack.api("POST", f"/api/runs/{run_id}/retry")  # no confirmedOutcome: nothing was posted
     assert retried.status_code == 202, retried.text

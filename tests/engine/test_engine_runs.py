@@ -75,6 +75,37 @@ def test_retries_exhausted_fail_the_run_and_email_the_owner(make_stack, recorder
         assert email.to == "owner@example.com" and "Flaky hook" in email.subject
 
 
+def test_a_late_failure_callback_leaves_the_retried_step_alone(make_stack, recorder):
+    """QStash gave up on the step's first message; the owner retried; the first message's failure
+    callback arrives again (a redelivery) while the retry's attempt runs: it must not fail it."""
+    import base64
+    import json
+
+    stack = make_stack(STEP_RETRIES=1)
+    recorder.respond("/flaky", status=503, times=2)  # the first message: an attempt and one retry
+    recorder.respond("/flaky", status=200, delay=2)  # the retry's attempt, still running when the callback comes
+    workflow = stack.create_workflow(goal="Flaky hook", steps=[http_step(recorder.url + "/flaky"), compose("x")])
+    run_id = stack.run_now(workflow["id"])
+    failed = stack.wait_run(run_id, "failed", timeout=40)
+    with stack.db():
+        first = db.session.scalar(sa.select(PendingPublish).where(
+            PendingPublish.dedup_id == f"wf-{workflow['id']}-run-{run_id}-step-0"))
+        first_message_id, first_body = first.message_id, first.body
+    assert first_message_id and "gave up after" in failed["steps"][0]["error"]
+
+    assert stack.api("POST", f"/api/runs/{run_id}/retry").status_code == 202
+    eventually(lambda: len(recorder.received("/flaky")) == 3, what="the retried attempt reaches the hook")
+    reply = stack.deliver("/api/workflows/failed", {
+        "status": 503, "retried": 1, "maxRetries": 1, "sourceMessageId": first_message_id,
+        "body": base64.b64encode(b"").decode(),
+        "sourceBody": base64.b64encode(json.dumps(first_body).encode()).decode()})
+    assert reply.status_code == 200 and "later message" in reply.text
+
+    run = stack.wait_run(run_id, timeout=40)
+    assert run["status"] == "completed", run
+    assert [s["status"] for s in run["steps"]] == ["completed", "completed"]
+
+
 def test_failure_callback_leaves_a_completed_step_alone(stack):
     import base64
     import json

@@ -76,6 +76,10 @@ def handle_failure(services: Services, data: Any) -> Reply:
     message = parse_message(source)
     if message is None:
         return ok("not a step message; nothing to do")
+    if publishing.followed_by_another(message.workflow_id, message.run_id, message.step_index,
+                                      data.get("sourceMessageId")):
+        db.session.rollback()
+        return ok("a later message runs this step; nothing to do")
     found = unclaimed(message.run_id, message.step_index)
     if found is None or found[0].workflow_id != message.workflow_id:
         db.session.rollback()

@@ -122,6 +122,23 @@ def queue_step(services: Services, workflow_id: str, run_id: int, conversation_i
     return _queue(services, STEP_PATH, body, dedup_id, options, run_id, source_step)
 
 
+def followed_by_another(workflow_id: str, run_id: int, step_index: int, message_id: Any) -> bool:
+    """Whether QStash's step message `message_id` was followed by another message for the same
+    step (a retry from the failed step, a resume): a late failure callback for the earlier one
+    must not fail the step the later one is running. False when the message is not known here
+    (never ours, or pruned after a week), which leaves the callback to act as before.
+    """
+    if not isinstance(message_id, str) or not message_id:
+        return False
+    base = step_dedup_id(workflow_id, run_id, step_index)
+    failed = sa.select(sa.func.min(_rows.c.id)).where(_rows.c.run_id == run_id, _rows.c.message_id == message_id)
+    later = sa.select(_rows.c.id).where(
+        _rows.c.run_id == run_id, _rows.c.destination == STEP_PATH, _rows.c.id > failed.scalar_subquery(),
+        sa.or_(_rows.c.dedup_id == base, _rows.c.dedup_id.startswith(f"{base}-", autoescape=True)),
+    ).limit(1)
+    return connection().execute(later).first() is not None
+
+
 def queue_expiry(services: Services, workflow_id: str, run_id: int, step_index: int, approval_id: int,
                  expires_at: datetime) -> int:
     """Add the delayed message that expires the approval if nobody decides it in time."""
