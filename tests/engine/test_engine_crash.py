@@ -1,13 +1,10 @@
 """Crash safety: SIGKILL the app with runs in flight, start it again, and every run completes.
 
-The app runs as a real `flask run` subprocess here (not a thread), so the kill is a real kill.
+The app runs as a real gunicorn process here (not a thread), so the kill is a real kill;
+tests/reliability/ does the same with more runs and more kills.
 """
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -16,42 +13,10 @@ from typing import Iterator
 import httpx
 import pytest
 
-from tests.conftest import TEST_SECRET, clean_tables, create_user_with_token, make_app
+from tests.conftest import clean_tables, create_user_with_token, make_app
 from tests.engine.conftest import compose, http_step
+from tests.support.app_process import GunicornApp, app_env
 from tests.support.qstash_server import QStashDevProcess, free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class AppProcess:
-    def __init__(self, port: int, env: dict[str, str], log: Path) -> None:
-        self.port, self.env, self.log = port, env, log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "app", "run", "--host", "127.0.0.1",
-             "--port", str(self.port), "--no-reload", "--no-debugger"],
-            cwd=ROOT, env=self.env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError(f"app did not start: {self.log.read_text()[-2000:]}")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
 
 
 @pytest.fixture
@@ -74,9 +39,8 @@ def test_sigkill_with_runs_in_flight_then_restart_completes_every_run_once(migra
     with app.app_context():
         clean_tables()
     _, token = create_user_with_token(app, "crash@example.com")
-    env = {**os.environ, "DATABASE_URL": migrated, "SECRET_KEY": TEST_SECRET, "APP_BASE_URL": url,
-           "QSTASH_URL": qstash.url, "STEP_TIMEOUT_SECONDS": "3", "STEP_RETRIES": "6"}
-    server = AppProcess(port, env, tmp_path / "app.log")
+    env = app_env(migrated, url, qstash.url, STEP_TIMEOUT_SECONDS="3", STEP_RETRIES="6")
+    server = GunicornApp(port, env, tmp_path / "app.log", threads=4)
     server.start()
     api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
     try:

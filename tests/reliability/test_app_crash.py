@@ -13,9 +13,9 @@ from models import utcnow
 from tests.conftest import TEST_SECRET, clean_tables, create_user_with_token, make_app
 from tests.engine.conftest import compose, http_step
 from tests.reliability.figures import record
-from tests.reliability.processes import GunicornApp, app_env
 from tests.reliability.scale import scaled
 from tests.reliability.sink import Sink
+from tests.support.app_process import GunicornApp, app_env
 from tests.support.linkedin_standin import LinkedInStandIn
 from tests.support.qstash_server import QStashDevProcess, free_port
 from workflows.integrations import linkedin

@@ -17,9 +17,9 @@ from models import PendingPublish, Run, RunStep
 from tests.conftest import clean_tables, create_user_with_token, make_app
 from tests.engine.conftest import compose, http_step, qstash  # noqa: F401 (fixture)
 from tests.reliability.figures import note, record
-from tests.reliability.processes import GunicornApp, app_env
 from tests.reliability.scale import scaled
 from tests.reliability.sink import Sink
+from tests.support.app_process import GunicornApp, app_env
 from tests.support.qstash_server import free_port
 from tests.support.waiting import eventually
 
