@@ -127,6 +127,9 @@ def test_a_budget_paused_run_frees_the_overlap_slot_and_the_owner_is_mailed_once
     first = _tick(stack, workflow["id"], 1)
     assert first["status"] == "started"
     stack.wait_run(first["runId"], "paused_budget")
+    # The step pauses QStash's schedule after its commit, under the schedule's change mark; until
+    # its delivery is answered, a PATCH of the schedule is (rightly) a 409 "in progress".
+    stack.wait_delivered(first["runId"])
     assert stack.api("PATCH", f"/api/workflows/{workflow['id']}", json={"paused": False}).json()["paused"] is False
 
     second = _tick(stack, workflow["id"], 2)  # overlap skip, yet the paused run holds no slot
