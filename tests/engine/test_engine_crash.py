@@ -13,9 +13,8 @@ from typing import Iterator
 import httpx
 import pytest
 
-from tests.conftest import clean_tables, create_user_with_token, make_app
 from tests.engine.conftest import compose, http_step
-from tests.support.app_process import GunicornApp, app_env
+from tests.support.app_process import GunicornApp, app_env, fresh_owner
 from tests.support.qstash_server import QStashDevProcess, free_port
 
 
@@ -35,10 +34,7 @@ def test_sigkill_with_runs_in_flight_then_restart_completes_every_run_once(migra
     recorder.respond("/slow", delay=0.8)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    app = make_app(migrated)
-    with app.app_context():
-        clean_tables()
-    _, token = create_user_with_token(app, "crash@example.com")
+    _, _, token = fresh_owner(migrated, "crash@example.com")
     env = app_env(migrated, url, qstash.url, STEP_TIMEOUT_SECONDS="3", STEP_RETRIES="6")
     server = GunicornApp(port, env, tmp_path / "app.log", threads=4)
     server.start()

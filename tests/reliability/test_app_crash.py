@@ -10,12 +10,12 @@ import httpx
 import pytest
 
 from models import utcnow
-from tests.conftest import TEST_SECRET, clean_tables, create_user_with_token, make_app
+from tests.conftest import TEST_SECRET
 from tests.engine.conftest import compose, http_step
 from tests.reliability.figures import record
 from tests.reliability.scale import scaled
 from tests.reliability.sink import Sink
-from tests.support.app_process import GunicornApp, app_env
+from tests.support.app_process import GunicornApp, app_env, fresh_owner
 from tests.support.linkedin_standin import LinkedInStandIn
 from tests.support.qstash_server import QStashDevProcess, free_port
 from workflows.integrations import linkedin
@@ -41,10 +41,7 @@ def test_three_kills_during_twenty_runs(migrated, qstash, tmp_path):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with Sink(delay=0.2) as sink, LinkedInStandIn() as li:
-        app = make_app(migrated)
-        with app.app_context():
-            clean_tables()
-        user_id, token = create_user_with_token(app, "crash@example.com")
+        app, user_id, token = fresh_owner(migrated, "crash@example.com")
         with app.app_context():
             linkedin.save_pasted_token(user_id, li.issue_token(), li.member_id, 30, TEST_SECRET, utcnow())
         env = app_env(migrated, url, qstash.url, STEP_TIMEOUT_SECONDS="3", STEP_RETRIES="12",

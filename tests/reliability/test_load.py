@@ -14,12 +14,11 @@ import sqlalchemy as sa
 
 from extensions import db
 from models import PendingPublish, Run, RunStep
-from tests.conftest import clean_tables, create_user_with_token, make_app
 from tests.engine.conftest import compose, http_step, qstash  # noqa: F401 (fixture)
 from tests.reliability.figures import note, record
 from tests.reliability.scale import scaled
 from tests.reliability.sink import Sink
-from tests.support.app_process import GunicornApp, app_env
+from tests.support.app_process import GunicornApp, app_env, fresh_owner
 from tests.support.qstash_server import free_port
 from tests.support.waiting import eventually
 
@@ -36,10 +35,7 @@ WORKERS = [1, 2] if ON_POSTGRES else [1]
 def test_concurrent_runs_all_complete_once(migrated, qstash, tmp_path, workers):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    app = make_app(migrated)
-    with app.app_context():
-        clean_tables()
-    _, token = create_user_with_token(app, "load@example.com")
+    app, _, token = fresh_owner(migrated, "load@example.com")
     log = tmp_path / "app.log"
     server = GunicornApp(port, app_env(migrated, url, qstash.url, STEP_RETRIES="10"), log,
                          workers=workers, threads=16).start()

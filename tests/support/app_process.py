@@ -7,12 +7,23 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from tests.conftest import TEST_SECRET
+from tests.conftest import TEST_SECRET, clean_tables, create_user_with_token, make_app
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def fresh_owner(database_url: str, email: str) -> tuple[Any, int, str]:
+    """Empty tables and one user with an API token, written before an app process starts:
+    (an app on the same database, for reading it; the user's id; the token)."""
+    app = make_app(database_url)
+    with app.app_context():
+        clean_tables()
+    user_id, token = create_user_with_token(app, email)
+    return app, user_id, token
 
 
 def app_env(database_url: str, base_url: str, qstash_url: str, **extra: str) -> dict[str, str]:
